@@ -1,0 +1,187 @@
+"""Versioned checkpoints, written atomically and loaded safely.
+
+Every checkpoint stores the full run config, class names, normalisation statistics and a format
+version beside the weights, so the model is always rebuilt from the checkpoint itself. Loading
+uses ``torch.load(weights_only=True)``: a file whose unpickling would run code is refused.
+A notebook's bare ``alex_net.pth`` state_dict loads as the ``alexnet`` model.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lab.errors import CheckpointError
+
+FORMAT_VERSION = 1
+CHECKPOINT_KIND = "cifar-lab-checkpoint"
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
+
+    A reader sees either the old file or the new one, never a half-written file, even if the
+    process is killed mid-write or the disk fills up (the temp file is removed on error).
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text file atomically (same temp-file, fsync and rename as ``atomic_save``)."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint file as plain data, refusing anything that would execute code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"refused to load {path}: it contains objects that are not plain tensors and "
+            f"data, so loading it could run code ({str(error).splitlines()[0]})"
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: truncated or not a PyTorch file ({error})"
+        ) from error
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
+    return payload
+
+
+def is_bare_state_dict(payload: dict) -> bool:
+    """True for a notebook-style ``model.state_dict()`` saved on its own."""
+    return (
+        bool(payload)
+        and "format_version" not in payload
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items())
+    )
+
+
+def load_state_dict_strict(model: nn.Module, state: dict, source: str) -> None:
+    """Load weights strictly, turning key or shape mismatches into one readable error."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise CheckpointError(
+            f"{source} does not match the model architecture: "
+            f"{len(missing)} missing keys {missing[:3]}, {len(extra)} unexpected keys {extra[:3]}"
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{source} does not match the model architecture: {key} has shape "
+                f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state, strict=True)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model rebuilt from a checkpoint, ready for inference, with what it needs to preprocess."""
+
+    model: nn.Module
+    config: Any  # lab.presets.RunConfig
+    classes: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    payload: dict
+    path: Path
+
+    @property
+    def input_size(self) -> int:
+        return self.config.input_size
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    device: torch.device | str = "cpu",
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+) -> LoadedModel:
+    """Rebuild the model a checkpoint describes and load its weights strictly.
+
+    ``stats`` (mean, std) is used only for a bare notebook state_dict, which carries none; the
+    official CIFAR-10 statistics are used when it is not given.
+    """
+    from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+    from lab.models import build_model
+    from lab.presets import RunConfig, notebook_config
+
+    path = Path(path)
+    payload = read_checkpoint(path)
+    if is_bare_state_dict(payload):
+        config = notebook_config()
+        classes = CIFAR10_CLASSES
+        mean, std = stats if stats is not None else (CIFAR10_MEAN, CIFAR10_STD)
+        state = payload
+    else:
+        version = payload.get("format_version")
+        if payload.get("kind") != CHECKPOINT_KIND or not isinstance(version, int):
+            raise CheckpointError(f"{path} is not a CIFAR Lab checkpoint or model state_dict")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path} has format version {version}, newer than this lab's "
+                f"{FORMAT_VERSION}: upgrade cifar-lab to load it"
+            )
+        try:
+            config = RunConfig.from_dict(payload["config"])
+            classes = tuple(payload["classes"])
+            mean, std = tuple(payload["mean"]), tuple(payload["std"])
+            state = payload["model"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{path} is missing or has invalid fields: {error}") from error
+    model = build_model(config.model, num_classes=len(classes))
+    load_state_dict_strict(model, state, str(path))
+    model.to(device).eval()
+    return LoadedModel(model, config, classes, tuple(mean), tuple(std), payload, path)

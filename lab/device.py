@@ -1,0 +1,55 @@
+"""Device and precision choice: CUDA when present, else the CPU; bf16 where the hardware has it."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from lab.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` if given ("cpu", "cuda", "cuda:1"), else CUDA if available, else the CPU."""
+    if name:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available: use 'cpu'")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when oneDNN runs bf16 natively (AVX512-BF16 or AMX), where it beats fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Turn "auto" into "bf16" or "fp32" for this device."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for "bf16", a no-op otherwise."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human description, e.g. "CPU (2 threads, bf16)" or "CUDA: NVIDIA H100"."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    bf16 = ", bf16" if cpu_has_fast_bf16() else ""
+    return f"CPU ({torch.get_num_threads()} threads{bf16})"

@@ -1,0 +1,21 @@
+"""Errors a user can cause and fix. The CLI and the app show their message, never a traceback."""
+
+
+class LabError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+
+class ConfigError(LabError, ValueError):
+    """A configuration value is out of range or unknown; the message names the valid choices."""
+
+
+class DataError(LabError):
+    """A data source is missing, empty or unreadable; the message names the path."""
+
+
+class CheckpointError(LabError):
+    """A checkpoint cannot be loaded: unsafe, truncated, wrong architecture or newer format."""
+
+
+class ImageError(LabError):
+    """An image cannot be decoded safely (empty, truncated, not an image, too large)."""

@@ -1,0 +1,102 @@
+"""Evaluation of a checkpoint on a split: loss, accuracy, top-k, confusion matrix and per-class
+precision, recall and F1 (scikit-learn), keeping every prediction for deeper analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from lab.augment import preprocess_batch
+from lab.checkpoint import LoadedModel
+from lab.data import ImageSet
+from lab.device import resolve_precision
+from lab.train import predict_logits
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every prediction of one checkpoint on one split, and the metrics derived from them."""
+
+    classes: tuple[str, ...]
+    labels: np.ndarray  # (N,) true class indices
+    probabilities: np.ndarray  # (N, C) softmax outputs
+    loss: float  # mean cross-entropy
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predictions == self.labels).mean())
+
+    def top_k_accuracy(self, k: int) -> float:
+        top = np.argsort(-self.probabilities, axis=1)[:, :k]
+        return float((top == self.labels[:, None]).any(axis=1).mean())
+
+    def confusion(self, normalize: bool = False) -> np.ndarray:
+        """Rows are true classes, columns predicted; normalised rows sum to 1."""
+        matrix = confusion_matrix(self.labels, self.predictions, labels=range(len(self.classes)))
+        if normalize:
+            return matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        return matrix
+
+    def per_class(self) -> pd.DataFrame:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            self.labels, self.predictions, labels=range(len(self.classes)), zero_division=0
+        )
+        return pd.DataFrame(
+            {
+                "class": self.classes,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": support,
+            }
+        )
+
+    def summary(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "top5_accuracy": self.top_k_accuracy(min(5, len(self.classes))),
+            "images": int(len(self.labels)),
+        }
+
+
+def evaluate_model(
+    loaded: LoadedModel, data: ImageSet, *, batch_size: int = 1000, precision: str = "auto"
+) -> Evaluation:
+    """Run ``loaded`` over ``data`` with its own test transform and statistics."""
+    model = loaded.model.eval()
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    config = loaded.config
+    probabilities, loss_sum = [], 0.0
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            raw = data.images[start : start + batch_size].to(device)
+            labels = data.labels[start : start + batch_size].to(device)
+            x = preprocess_batch(raw, config.augment, loaded.mean, loaded.std)
+            if x.shape[-1] != loaded.input_size:
+                x = F.interpolate(x, size=(loaded.input_size,) * 2, mode="bilinear", antialias=True)
+            logits = predict_logits(
+                model,
+                x.contiguous(memory_format=torch.channels_last),
+                device=device,
+                precision=precision,
+                tta_flip=config.train.tta_flip,
+            )
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+    return Evaluation(
+        classes=loaded.classes,
+        labels=data.labels.numpy(),
+        probabilities=np.concatenate(probabilities) if probabilities else np.zeros((0, 0)),
+        loss=loss_sum / max(len(data), 1),
+    )

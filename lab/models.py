@@ -1,0 +1,191 @@
+"""The models: the course notebook's AlexNet and a CIFAR-native AlexNet, plus a layer summary.
+
+``alexnet`` is the notebook's network layer for layer, so its ``state_dict`` keys are exactly the
+notebook's (``features.0.weight`` ... ``classifier.6.bias``) and a notebook ``alex_net.pth``
+loads strictly. ``alexnet_cifar`` keeps the AlexNet family (five convolutions with 64-192-384-
+256-256 channels, three max-pools, BatchNorm, a dropout classifier) but its stem works on the
+native 32 px images, which makes it about 40 times cheaper per image than the 227 px network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lab.errors import ConfigError
+
+MODEL_NAMES = ("alexnet", "alexnet_cifar")
+# Input side in pixels that each model is built for.
+INPUT_SIZES = {"alexnet": 227, "alexnet_cifar": 32}
+# The smallest input the notebook AlexNet accepts: its three stride-2 pools need 63 px.
+ALEXNET_MIN_INPUT = 63
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network to build."""
+
+    # "alexnet" (the notebook's, 227 px input) or "alexnet_cifar" (native 32 px input).
+    name: str = "alexnet"
+    # Channel multiplier of alexnet_cifar (1.0 = 64-192-384-256-256); alexnet is always 1.0.
+    width: float = 1.0
+    # Dropout probability in the classifier (the notebook's 0.5).
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ConfigError(
+                f"unknown model '{self.name}': choose one of {', '.join(MODEL_NAMES)}"
+            )
+        if not 0.125 <= self.width <= 4.0:
+            raise ConfigError(f"width must be between 0.125 and 4, got {self.width}")
+        if self.name == "alexnet" and self.width != 1.0:
+            raise ConfigError("width applies to alexnet_cifar only; alexnet is always 1.0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def input_size(self) -> int:
+        return INPUT_SIZES[self.name]
+
+
+class AlexNet(nn.Module):
+    """The course notebook's AlexNet with BatchNorm, for 227x227 input."""
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, stride=1, padding=2),
+            nn.BatchNorm2d(192),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, stride=1, padding=1),
+            nn.BatchNorm2d(384),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, stride=1, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, stride=1, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.AdaptiveAvgPool2d(output_size=(6, 6)),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(9216, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # flatten, not view: view fails on channels_last activations.
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class AlexNetCifar(nn.Module):
+    """AlexNet for native 32x32 input: 3x3 stem without stride, pools at 32, 16 and 8 px."""
+
+    def __init__(self, num_classes: int = 10, width: float = 1.0, dropout: float = 0.5) -> None:
+        super().__init__()
+        c1, c2, c3, c4, c5 = (max(8, round(c * width)) for c in (64, 192, 384, 256, 256))
+        self.features = nn.Sequential(
+            *_conv_bn(3, c1),
+            nn.MaxPool2d(2),
+            *_conv_bn(c1, c2),
+            nn.MaxPool2d(2),
+            *_conv_bn(c2, c3),
+            *_conv_bn(c3, c4),
+            *_conv_bn(c4, c5),
+            nn.MaxPool2d(2),
+        )
+        hidden = max(64, round(1024 * width))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(c5 * 4 * 4, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def build_model(config: ModelConfig, num_classes: int = 10) -> nn.Module:
+    """A freshly initialised model for ``config``."""
+    if config.name == "alexnet":
+        return AlexNet(num_classes=num_classes, dropout=config.dropout)
+    return AlexNetCifar(num_classes=num_classes, width=config.width, dropout=config.dropout)
+
+
+def check_input_size(config: ModelConfig, size: int) -> None:
+    """Explain in plain words when an input is too small for the network."""
+    if config.name == "alexnet" and size < ALEXNET_MIN_INPUT:
+        raise ConfigError(
+            f"alexnet needs input images of at least {ALEXNET_MIN_INPUT} px (its 11x11 stride-4 "
+            f"stem and three stride-2 pools shrink {size} px to nothing): resize to 227"
+        )
+
+
+def _layer_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> int:
+    """Multiply-adds counted as two FLOPs, per image."""
+    if isinstance(module, nn.Conv2d):
+        per_output = (
+            module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        )
+        return 2 * per_output * output[0].numel()
+    if isinstance(module, nn.Linear):
+        return 2 * module.in_features * module.out_features
+    if isinstance(module, (nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d)):
+        return output[0].numel()
+    return 0
+
+
+def summarize(model: nn.Module, input_size: int) -> list[dict]:
+    """One row per leaf layer: name, type, output shape, parameters and FLOPs per image."""
+    rows: list[dict] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if list(module.children()):
+            continue
+
+        def hook(mod, inputs, output, name=name):
+            rows.append(
+                {
+                    "layer": name,
+                    "type": type(mod).__name__,
+                    "output_shape": tuple(output.shape[1:]),
+                    "params": sum(p.numel() for p in mod.parameters()),
+                    "flops": _layer_flops(mod, inputs[0], output),
+                }
+            )
+
+        hooks.append(module.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        for handle in hooks:
+            handle.remove()
+        model.train(was_training)
+    return rows

@@ -1,0 +1,167 @@
+"""Safe image decoding and single-image prediction.
+
+Any image Pillow can read (any size or mode, 16-bit, palette, transparent, CMYK, EXIF-rotated,
+animated: first frame) becomes RGB, then the checkpoint's input size and normalisation, exactly
+as the notebook's test transform (Resize, ToTensor, Normalize). Decompression bombs are refused
+from the header, before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms import InterpolationMode
+
+from lab.checkpoint import LoadedModel
+from lab.device import resolve_precision
+from lab.errors import ImageError
+from lab.train import predict_logits
+
+# Largest image accepted: 50 megapixels (a 8660x5773 photo) decodes to 150 MB of RGB.
+MAX_PIXELS = 50_000_000
+# Largest file accepted, in bytes.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+# Background for transparent images: white, as they are usually shown.
+TRANSPARENT_BACKGROUND = (255, 255, 255)
+
+ImageSource = str | os.PathLike | bytes | BinaryIO
+
+
+def _read_bytes(source: ImageSource, name: str) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{name}: file not found")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ImageError(f"{name}: file larger than {MAX_FILE_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    else:
+        data = source.read(MAX_FILE_BYTES + 1)
+    if len(data) == 0:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"{name}: file larger than {MAX_FILE_BYTES // 2**20} MB")
+    return data
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode != "F" else max(float(array.max()), 1.0)
+        array = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, TRANSPARENT_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
+    """Decode an image safely into RGB, or raise ``ImageError`` saying why not."""
+    name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
+    data = _read_bytes(source, name)
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size  # from the header: nothing decoded yet
+        if width * height > MAX_PIXELS:
+            raise ImageError(
+                f"{name}: {width}x{height} pixels is more than the {MAX_PIXELS // 1_000_000} "
+                "megapixels accepted (a decompression bomb, or a photo to downscale first)"
+            )
+        image.seek(0)  # animated images: the first frame
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        return _to_rgb(image)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{name}: not a readable image ({error})") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise ImageError(f"{name}: damaged or truncated image ({error})") from error
+
+
+def preprocess_image(
+    image: Image.Image, input_size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """The notebook's test transform: Resize to the input size, ToTensor, Normalize."""
+    resized = TF.resize(image, [input_size, input_size], InterpolationMode.BILINEAR, antialias=True)
+    return TF.normalize(TF.to_tensor(resized), list(mean), list(std))
+
+
+def network_view(
+    tensor: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]
+) -> np.ndarray:
+    """A preprocessed (3, H, W) tensor back as an HWC uint8 picture: what the network sees."""
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    pixels = (tensor.float().cpu() * s + m).clamp(0, 1)
+    return (pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k classes of one image, most probable first, and the full probability vector."""
+
+    labels: list[str]
+    probabilities: list[float]
+    all_probabilities: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[0]
+
+    def to_dict(self) -> dict:
+        return {
+            "top_k": [
+                {"label": lab, "probability": p}
+                for lab, p in zip(self.labels, self.probabilities, strict=True)
+            ]
+        }
+
+
+def predict_images(
+    loaded: LoadedModel, images: list[Image.Image], top_k: int = 5, precision: str = "fp32"
+) -> list[Prediction]:
+    """Classify RGB images with a loaded checkpoint; returns one ``Prediction`` per image."""
+    if not images:
+        return []
+    device = next(loaded.model.parameters()).device
+    precision = resolve_precision(precision, device)
+    batch = torch.stack(
+        [preprocess_image(img, loaded.input_size, loaded.mean, loaded.std) for img in images]
+    ).to(device)
+    loaded.model.eval()
+    with torch.inference_mode():
+        logits = predict_logits(
+            loaded.model,
+            batch,
+            device=device,
+            precision=precision,
+            tta_flip=loaded.config.train.tta_flip,
+        )
+    probabilities = torch.softmax(logits, dim=1).cpu().numpy()
+    k = max(1, min(top_k, len(loaded.classes)))
+    results = []
+    for row in probabilities:
+        order = np.argsort(-row)[:k]
+        results.append(
+            Prediction([loaded.classes[i] for i in order], [float(row[i]) for i in order], row)
+        )
+    return results

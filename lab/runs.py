@@ -1,0 +1,177 @@
+"""Run folders: ``runs/<name>/`` with best.pt, last.pt, config.json, history.csv, metrics.json.
+
+Names are sanitised (letters, digits, ``-``, ``_``, ``.``; no separators, no ``..``) and every
+run gets a folder of its own, created atomically, so two runs never share one and a run can
+never write outside the runs folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lab.checkpoint import atomic_write_text
+from lab.errors import ConfigError, LabError
+
+BEST = "best.pt"
+LAST = "last.pt"
+CONFIG = "config.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+RUNS_ENV = "CIFAR_LAB_RUNS"
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "seconds",
+    "images_per_s",
+)
+MAX_NAME = 64
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV, "runs")).expanduser()
+
+
+def sanitize_name(name: str) -> str:
+    """A safe folder name: unsafe characters become ``-``, no leading dots, at most 64 chars."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip())
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip(".-")[:MAX_NAME].strip(".-")
+    if not cleaned:
+        raise ConfigError(f"run name {name!r} has no usable characters: use letters and digits")
+    return cleaned
+
+
+def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run") -> Path:
+    """Create a new, empty run folder; ``name``, else ``<prefix>-<time>``, suffixed if taken."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = (
+        sanitize_name(name) if name else sanitize_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    )
+    for attempt in range(1, 10_000):
+        candidate = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()  # atomic: fails if another run took the name first
+        except FileExistsError:
+            continue
+        if candidate.resolve().parent != runs_dir.resolve():
+            raise ConfigError(f"run folder {candidate} would be outside {runs_dir}")
+        return candidate
+    raise LabError(f"no free run name for {base!r} in {runs_dir}")
+
+
+def write_config(run_dir: Path, config) -> None:
+    atomic_write_text(json.dumps(config.to_dict(), indent=2), run_dir / CONFIG)
+
+
+def _clean(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    atomic_write_text(frame.to_csv(index=False), run_dir / HISTORY)
+
+
+def read_history(run_dir: Path) -> pd.DataFrame:
+    path = Path(run_dir) / HISTORY
+    if not path.exists():
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    return pd.read_csv(path)
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    clean = {key: _clean(value) for key, value in metrics.items()}
+    atomic_write_text(json.dumps(clean, indent=2), run_dir / METRICS)
+
+
+def read_metrics(run_dir: Path) -> dict:
+    path = Path(run_dir) / METRICS
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def read_config(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the runs table shows about one run folder."""
+
+    name: str
+    path: Path
+    config: dict
+    metrics: dict
+    epochs: int
+    modified: float
+
+    @property
+    def best_val_acc(self) -> float | None:
+        return self.metrics.get("best_val_acc")
+
+    @property
+    def test_acc(self) -> float | None:
+        return self.metrics.get("test_acc")
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
+    """Every run folder that holds a checkpoint, newest first."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for path in runs_dir.iterdir():
+        checkpoint = path / LAST
+        if not path.is_dir() or not (checkpoint.exists() or (path / BEST).exists()):
+            continue
+        history = read_history(path)
+        found.append(
+            RunInfo(
+                name=path.name,
+                path=path,
+                config=read_config(path),
+                metrics=read_metrics(path),
+                epochs=len(history),
+                modified=max(p.stat().st_mtime for p in path.iterdir()),
+            )
+        )
+    return sorted(found, key=lambda run: run.modified, reverse=True)
+
+
+def resolve_checkpoint(run_or_path: str | os.PathLike, runs_dir: Path | None = None) -> Path:
+    """A checkpoint file from a path, a run folder, or a run name in the runs folder."""
+    path = Path(run_or_path).expanduser()
+    candidates = [path]
+    if not path.is_absolute() and len(path.parts) == 1:
+        candidates.append((Path(runs_dir) if runs_dir else default_runs_dir()) / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+        if candidate.is_dir():
+            for name in (BEST, LAST):
+                if (candidate / name).is_file():
+                    return candidate / name
+            raise LabError(f"run folder {candidate} holds no {BEST} or {LAST} yet")
+    raise LabError(
+        f"no checkpoint or run named {str(run_or_path)!r}: give a .pt/.pth file, a run folder, "
+        "or a name listed by 'cifar-lab runs'"
+    )
