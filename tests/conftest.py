@@ -61,3 +61,35 @@ def real_data_path() -> Path:
     if path is None or not (path / "train").is_dir():
         pytest.skip(f"real data not available: set {DATA_ENV} to the CIFAR-10 image folder")
     return path
+
+
+def tiny_config(source: Path, epochs: int = 2, **train):
+    """A fast run on the tiny folder: a narrow alexnet_cifar, small batches."""
+    from lab.presets import preset_config
+
+    return preset_config("cpu-fast", str(source)).with_overrides(
+        data={"val_fraction": 0.25},
+        model={"width": 0.25},
+        train={"epochs": epochs, "batch_size": 16, "lr": 3e-3, **train},
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_folder, tmp_path_factory) -> Path:
+    """A finished 2-epoch run on the tiny folder (best.pt, last.pt, config, history, metrics).
+
+    Session-scoped so the analyses that need a trained checkpoint share one short training;
+    tests must not modify it (copy it first).
+    """
+    import torch
+
+    from lab import runs
+    from lab.data import load_dataset, make_splits
+    from lab.train import fit
+
+    config = tiny_config(tiny_folder, epochs=2, precision="fp32")
+    # The autouse cache fixture is per test; a session fixture names the same folder itself.
+    dataset = load_dataset(config.data.source, cache_dir=tmp_path_factory.getbasetemp() / "cache")
+    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("tiny-runs"), "tiny")
+    fit(config, run_dir, splits=make_splits(dataset, config.data), device=torch.device("cpu"))
+    return run_dir

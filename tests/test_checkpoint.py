@@ -1,0 +1,104 @@
+"""Atomic writes, safe loading, and models rebuilt from a checkpoint's own config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lab import runs
+from lab.checkpoint import (
+    FORMAT_VERSION,
+    atomic_save,
+    atomic_write_text,
+    load_model,
+    read_checkpoint,
+)
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
+from lab.errors import CheckpointError
+from lab.models import ModelConfig, build_model
+from lab.train import fit
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_folder, tmp_path_factory):
+    config = tiny_config(tiny_folder, epochs=1)
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "ckpt")
+    fit(config, run_dir, splits=splits)
+    return run_dir
+
+
+def test_atomic_save_replaces_without_leaving_temp_files(tmp_path):
+    target = tmp_path / "x.pt"
+    atomic_save({"a": torch.ones(2)}, target)
+    atomic_save({"a": torch.zeros(2)}, target)
+    assert torch.equal(read_checkpoint(target)["a"], torch.zeros(2))
+    atomic_write_text("hello", tmp_path / "t.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt", "x.pt"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "x.pt"
+    atomic_save({"a": torch.ones(2)}, target)
+    with pytest.raises((TypeError, AttributeError)):
+        atomic_save({"a": lambda: None}, target)  # unpicklable: fails mid-write
+    assert torch.equal(read_checkpoint(target)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+
+
+def test_model_is_rebuilt_from_the_checkpoint_config(trained_run):
+    loaded = load_model(trained_run / "best.pt")
+    assert loaded.classes == ("circle", "square", "stripes")
+    assert loaded.config.model.name == "alexnet_cifar" and loaded.config.model.width == 0.25
+    assert loaded.input_size == 32 and not loaded.model.training
+    state = read_checkpoint(trained_run / "best.pt")["model"]
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_notebook_state_dict_loads_strictly_as_alexnet(tmp_path):
+    torch.manual_seed(0)
+    notebook = build_model(ModelConfig("alexnet"))
+    path = tmp_path / "alex_net.pth"
+    torch.save(notebook.state_dict(), path)
+    loaded = load_model(path)
+    assert loaded.config.model.name == "alexnet" and loaded.input_size == 227
+    assert loaded.classes == CIFAR10_CLASSES and loaded.mean == CIFAR10_MEAN
+    x = torch.randn(1, 3, 227, 227)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), notebook.eval()(x), atol=1e-5)
+    custom = load_model(path, stats=((0.1, 0.2, 0.3), (0.4, 0.5, 0.6)))
+    assert custom.mean == (0.1, 0.2, 0.3)
+
+
+def test_wrong_architecture_names_the_mismatch(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save(build_model(ModelConfig("alexnet_cifar")).state_dict(), path)
+    with pytest.raises(CheckpointError, match="does not match the model architecture"):
+        load_model(path)
+
+
+def test_newer_format_version_is_refused(trained_run, tmp_path):
+    payload = read_checkpoint(trained_run / "last.pt")
+    payload["format_version"] = FORMAT_VERSION + 1
+    path = tmp_path / "future.pt"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="newer than this lab"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"PK\x03\x04garbage", "truncated or not a PyTorch file")],
+)
+def test_unreadable_files_are_refused_clearly(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "nope.pt")

@@ -1,0 +1,51 @@
+"""Metrics of an Evaluation on hand-made predictions, and a real checkpoint evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lab import runs
+from lab.checkpoint import load_model
+from lab.data import load_dataset, make_splits
+from lab.evaluate import Evaluation, evaluate_model
+from lab.train import fit
+from tests.conftest import tiny_config
+
+
+def hand_made() -> Evaluation:
+    probabilities = np.array(
+        [
+            [0.7, 0.2, 0.1],  # true 0, predicted 0
+            [0.5, 0.4, 0.1],  # true 1, predicted 0 (1 is second)
+            [0.1, 0.8, 0.1],  # true 1, predicted 1
+            [0.3, 0.6, 0.1],  # true 2, predicted 1 (2 is last)
+        ]
+    )
+    return Evaluation(("a", "b", "c"), np.array([0, 1, 1, 2]), probabilities, loss=1.0)
+
+
+def test_accuracy_top_k_and_confusion():
+    result = hand_made()
+    assert result.accuracy == 0.5
+    assert result.top_k_accuracy(2) == 0.75
+    assert result.confusion().tolist() == [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
+    assert result.confusion(normalize=True)[1].tolist() == [0.5, 0.5, 0.0]
+
+
+def test_per_class_precision_recall_f1():
+    table = hand_made().per_class().set_index("class")
+    assert table.loc["a", "precision"] == 0.5 and table.loc["a", "recall"] == 1.0
+    assert table.loc["b", "precision"] == 0.5 and table.loc["b", "recall"] == 0.5
+    assert table.loc["c", "f1"] == 0.0 and table.loc["c", "support"] == 1
+
+
+def test_evaluate_model_agrees_with_training_metrics(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=2)
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    result = fit(config, runs.create_run_dir(tmp_path, "e"), splits=splits)
+    evaluation = evaluate_model(load_model(result.run_dir / "best.pt"), splits.test)
+    assert evaluation.accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-9)
+    assert evaluation.loss == pytest.approx(result.metrics["test_loss"], rel=1e-3)
+    assert evaluation.probabilities.shape == (24, 3)
+    assert np.allclose(evaluation.probabilities.sum(axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,58 @@
+"""Single-image prediction: the notebook's test transform, top-k and the network's view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from lab import runs
+from lab.checkpoint import load_model
+from lab.data import load_dataset, make_splits
+from lab.predict import network_view, open_image, predict_images, preprocess_image
+from lab.train import fit
+from tests.conftest import tiny_config
+
+MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_folder, tmp_path_factory):
+    config = tiny_config(tiny_folder, epochs=3)
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "predict")
+    fit(config, run_dir, splits=splits)
+    return load_model(run_dir / "best.pt")
+
+
+def test_preprocess_equals_the_notebooks_test_transform():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    notebook = transforms.Compose(
+        [transforms.Resize((227, 227)), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
+    )
+    assert torch.allclose(preprocess_image(image, 227, MEAN, STD), notebook(image), atol=1e-6)
+
+
+def test_network_view_undoes_normalisation():
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    view = network_view(preprocess_image(image, 32, MEAN, STD), MEAN, STD)
+    assert view.dtype == np.uint8 and np.array_equal(view, np.asarray(image))
+
+
+def test_predictions_are_sorted_top_k_probabilities(loaded, tiny_folder):
+    paths = sorted((tiny_folder / "test").glob("*/0000.png"))
+    predictions = predict_images(loaded, [open_image(p) for p in paths], top_k=2)
+    assert len(predictions) == 3
+    for prediction in predictions:
+        assert len(prediction.labels) == 2
+        assert prediction.probabilities[0] >= prediction.probabilities[1]
+        assert prediction.all_probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert [p.label for p in predictions] == ["circle", "square", "stripes"]
+
+
+def test_any_size_and_mode_becomes_the_input_size(loaded):
+    big_gray = Image.fromarray(np.full((300, 200), 128, dtype=np.uint8), mode="L")
+    (prediction,) = predict_images(loaded, [big_gray.convert("RGB")], top_k=10)
+    assert len(prediction.labels) == 3  # top-k is capped at the number of classes
