@@ -23,7 +23,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from lab.errors import ConfigError
+from lab.errors import ConfigError, check_field_types
 
 # torchvision.transforms.RandomErasing defaults: erased area fraction and aspect ratio range.
 ERASE_SCALE = (0.02, 0.33)
@@ -58,6 +58,7 @@ class AugmentConfig:
     normalize: bool = True
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.resize is not None and not 8 <= self.resize <= 1024:
             raise ConfigError(f"resize must be between 8 and 1024 px or None, got {self.resize}")
         for name in ("hflip_p", "erase_p"):

@@ -8,10 +8,13 @@ A notebook's bare ``alex_net.pth`` state_dict loads as the ``alexnet`` model.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import re
 import tempfile
-import zipfile
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.errors import CheckpointError
+from lab.errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 1
 CHECKPOINT_KIND = "cifar-lab-checkpoint"
+# Test hook: seconds to sleep between writing the temp file and renaming it, so a test can kill
+# the process in the middle of a checkpoint write. Unset (the default) means no sleep.
+SAVE_DELAY_ENV = "CIFAR_LAB_TEST_SAVE_DELAY"
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -38,6 +44,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if os.environ.get(SAVE_DELAY_ENV):
+            time.sleep(float(os.environ[SAVE_DELAY_ENV]))
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -82,19 +90,31 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about odd pickle protocols; the CLI and the app report one clear line.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"refused to load {path}: it contains objects that are not plain tensors and "
-            f"data, so loading it could run code ({str(error).splitlines()[0]})"
+            f"refused to load {path}: it contains {_refused_object(error)}, not only tensors "
+            "and plain data, so loading it could run code. Load only checkpoints you trust."
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:  # a damaged file fails deep inside torch in many ways
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CheckpointError(
-            f"cannot read checkpoint {path}: truncated or not a PyTorch file ({error})"
+            f"cannot read checkpoint {path}: truncated or not a PyTorch file "
+            f"({type(error).__name__}: {first_line})"
         ) from error
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
     return payload
+
+
+def _refused_object(error: Exception) -> str:
+    """What the safe unpickler refused, e.g. "a reference to posix.system", leaving out torch's
+    advice to retry with ``weights_only=False`` (which would run the code)."""
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    return f"a reference to {found.group(1)}" if found else "objects the safe loader refuses"
 
 
 def is_bare_state_dict(payload: dict) -> bool:
@@ -108,6 +128,10 @@ def is_bare_state_dict(payload: dict) -> bool:
 
 def load_state_dict_strict(model: nn.Module, state: dict, source: str) -> None:
     """Load weights strictly, turning key or shape mismatches into one readable error."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{source} holds no model weights (a name -> tensor mapping)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -143,6 +167,34 @@ class LoadedModel:
         return self.config.input_size
 
 
+def checkpoint_config(payload: dict, path: str | os.PathLike) -> Any:
+    """The ``RunConfig`` stored in a CIFAR Lab checkpoint, after checking its kind and version."""
+    from lab.presets import RunConfig
+
+    version = payload.get("format_version")
+    if payload.get("kind") != CHECKPOINT_KIND or not isinstance(version, int):
+        raise CheckpointError(f"{path} is not a CIFAR Lab checkpoint or model state_dict")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {version}, newer than this lab's "
+            f"{FORMAT_VERSION}: upgrade cifar-lab to load it"
+        )
+    try:
+        return RunConfig.from_dict(payload.get("config"))
+    except ConfigError as error:
+        raise CheckpointError(f"{path} has an invalid config: {error}") from error
+
+
+def _channel_values(values: Any, name: str, path: Path) -> tuple[float, float, float]:
+    if not (
+        isinstance(values, (list, tuple))
+        and len(values) == 3
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    ):
+        raise CheckpointError(f"{path} has no valid {name} (three finite numbers, one per channel)")
+    return tuple(float(v) for v in values)
+
+
 def load_model(
     path: str | os.PathLike,
     *,
@@ -156,7 +208,7 @@ def load_model(
     """
     from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
     from lab.models import build_model
-    from lab.presets import RunConfig, notebook_config
+    from lab.presets import notebook_config
 
     path = Path(path)
     payload = read_checkpoint(path)
@@ -166,21 +218,20 @@ def load_model(
         mean, std = stats if stats is not None else (CIFAR10_MEAN, CIFAR10_STD)
         state = payload
     else:
-        version = payload.get("format_version")
-        if payload.get("kind") != CHECKPOINT_KIND or not isinstance(version, int):
-            raise CheckpointError(f"{path} is not a CIFAR Lab checkpoint or model state_dict")
-        if version > FORMAT_VERSION:
-            raise CheckpointError(
-                f"{path} has format version {version}, newer than this lab's "
-                f"{FORMAT_VERSION}: upgrade cifar-lab to load it"
-            )
-        try:
-            config = RunConfig.from_dict(payload["config"])
-            classes = tuple(payload["classes"])
-            mean, std = tuple(payload["mean"]), tuple(payload["std"])
-            state = payload["model"]
-        except (KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(f"{path} is missing or has invalid fields: {error}") from error
+        config = checkpoint_config(payload, path)
+        classes = payload.get("classes")
+        if not (
+            isinstance(classes, (list, tuple))
+            and len(classes) >= 2
+            and all(isinstance(c, str) for c in classes)
+        ):
+            raise CheckpointError(f"{path} has no valid class names (a list of 2 or more names)")
+        classes = tuple(classes)
+        mean = _channel_values(payload.get("mean"), "mean", path)
+        std = _channel_values(payload.get("std"), "std", path)
+        if min(std) <= 0:
+            raise CheckpointError(f"{path} has a std of {std}: every channel must be > 0")
+        state = payload.get("model")
     model = build_model(config.model, num_classes=len(classes))
     load_state_dict_strict(model, state, str(path))
     model.to(device).eval()

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from lab.errors import ConfigError, DataError
+from lab.errors import ConfigError, DataError, check_field_types
 
 DATA_ENV = "CIFAR_LAB_DATA"
 CACHE_ENV = "CIFAR_LAB_CACHE"
@@ -45,6 +45,8 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "test")
+# Largest seed: scikit-learn takes 32-bit seeds, and the validation split uses seed + 1.
+MAX_SEED = 2**32 - 2
 # Bump when the cache file layout changes so stale caches are rebuilt, not misread.
 CACHE_FORMAT = 1
 
@@ -78,12 +80,19 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not str(self.source).strip():
+        if isinstance(self.source, os.PathLike):
+            object.__setattr__(self, "source", os.fspath(self.source))
+        check_field_types(self)
+        if not self.source.strip():
             raise ConfigError(f"data source is empty: use '{CIFAR10_SOURCE}' or a folder path")
+        if "\0" in self.source:
+            raise ConfigError("data source contains a NUL character: use a folder path")
         if not 0.0 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be between 0 and 0.5, got {self.val_fraction}")
         if self.subset is not None and self.subset < 1:
             raise ConfigError(f"subset must be a positive number of images, got {self.subset}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
 
 
 @dataclass(frozen=True)

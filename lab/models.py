@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lab.errors import ConfigError
+from lab.errors import ConfigError, check_field_types
 
 MODEL_NAMES = ("alexnet", "alexnet_cifar")
 # Input side in pixels that each model is built for.
@@ -35,6 +35,7 @@ class ModelConfig:
     dropout: float = 0.5
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.name not in MODEL_NAMES:
             raise ConfigError(
                 f"unknown model '{self.name}': choose one of {', '.join(MODEL_NAMES)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -42,9 +43,12 @@ def _read_bytes(source: ImageSource, name: str) -> bytes:
         path = Path(source)
         if not path.is_file():
             raise ImageError(f"{name}: file not found")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ImageError(f"{name}: file larger than {MAX_FILE_BYTES // 2**20} MB")
-        data = path.read_bytes()
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ImageError(f"{name}: file larger than {MAX_FILE_BYTES // 2**20} MB")
+            data = path.read_bytes()
+        except OSError as error:
+            raise ImageError(f"{name}: cannot read the file ({error.strerror or error})") from error
     else:
         data = source.read(MAX_FILE_BYTES + 1)
     if len(data) == 0:
@@ -55,11 +59,15 @@ def _read_bytes(source: ImageSource, name: str) -> bytes:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode != "F" else max(float(array.max()), 1.0)
-        array = np.clip(array / top * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(array, mode="L").convert("RGB")
+    if image.mode.startswith("I;16"):
+        # v * 255 / 65535 is v // 257: integer maths keeps a 50-megapixel image at 3 bytes a
+        # pixel instead of the 8 of a float64 copy.
+        return Image.fromarray((np.asarray(image) // 257).astype(np.uint8)).convert("RGB")
+    if image.mode in ("I", "F"):
+        array = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = 65535.0 if image.mode == "I" else max(float(array.max(initial=0.0)), 1.0)
+        array = np.clip(array * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(array).convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -73,22 +81,29 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
     """Decode an image safely into RGB, or raise ``ImageError`` saying why not."""
     name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
     data = _read_bytes(source, name)
+    too_large = (
+        f"{name}: more than the {MAX_PIXELS // 1_000_000} megapixels accepted "
+        "(a decompression bomb, or a photo to downscale first)"
+    )
     try:
-        image = Image.open(io.BytesIO(data))
-        width, height = image.size  # from the header: nothing decoded yet
-        if width * height > MAX_PIXELS:
-            raise ImageError(
-                f"{name}: {width}x{height} pixels is more than the {MAX_PIXELS // 1_000_000} "
-                "megapixels accepted (a decompression bomb, or a photo to downscale first)"
-            )
-        image.seek(0)  # animated images: the first frame
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        return _to_rgb(image)
+        # Pillow warns about damaged metadata and big images; the outcome here is an RGB image
+        # or an ImageError, so its warnings would only be noise on stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{too_large}: {width}x{height} pixels")
+            image.seek(0)  # animated images: the first frame
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return _to_rgb(image)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{name}: not a readable image ({error})") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(too_large) from error
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"{name}: damaged or truncated image ({error})") from error
 

@@ -11,6 +11,25 @@ from lab.models import ModelConfig, check_input_size
 from lab.train import TrainConfig
 
 PRESET_NAMES = ("notebook", "cpu-fast")
+# The sections of a run config and their classes, as stored in config.json and checkpoints.
+SECTIONS = {
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+def _check_settings(section: str, values: object) -> None:
+    """Refuse an unknown section, a section that is not a mapping, or unknown setting names."""
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown config section {section!r}: valid are {sorted(SECTIONS)}")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section} settings must be a mapping, got {values!r}")
+    known = {f.name for f in fields(SECTIONS[section])}
+    unknown = sorted(str(name) for name in set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {section} settings {unknown}: valid are {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -25,6 +44,11 @@ class RunConfig:
     preset: str | None = None
 
     def __post_init__(self) -> None:
+        for key, part in SECTIONS.items():
+            if not isinstance(getattr(self, key), part):
+                raise ConfigError(f"{key} must be a {part.__name__}")
+        if self.preset is not None and not isinstance(self.preset, str):
+            raise ConfigError(f"preset must be a name or None, got {self.preset!r}")
         if self.train.monitor.startswith("val_") and self.data.val_fraction == 0:
             raise ConfigError(
                 f"monitor '{self.train.monitor}' needs a validation split: set val_fraction > 0, "
@@ -42,25 +66,21 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:
-        parts = {
-            "data": DataConfig,
-            "augment": AugmentConfig,
-            "model": ModelConfig,
-            "train": TrainConfig,
-        }
+        if not isinstance(values, dict):
+            raise ConfigError(f"a run config is a mapping of sections, got {type(values).__name__}")
         kwargs = {}
-        for key, part in parts.items():
-            section = dict(values.get(key, {}))
-            known = {f.name for f in fields(part)}
-            unknown = sorted(set(section) - known)
-            if unknown:
-                raise ConfigError(f"unknown {key} settings {unknown}: valid are {sorted(known)}")
+        for key, part in SECTIONS.items():
+            section = values.get(key, {})
+            _check_settings(key, section)
             kwargs[key] = part(**section)
         return cls(**kwargs, preset=values.get("preset"))
 
     def with_overrides(self, **sections: dict) -> RunConfig:
         """A copy with some fields of some sections replaced, e.g. ``train={"lr": 3e-4}``."""
-        changed = {key: replace(getattr(self, key), **values) for key, values in sections.items()}
+        changed = {}
+        for key, values in sections.items():
+            _check_settings(key, values)
+            changed[key] = replace(getattr(self, key), **values)
         return replace(self, **changed)
 
 
@@ -116,6 +136,6 @@ PRESETS = {"notebook": notebook_config, "cpu-fast": cpu_fast_config}
 
 def preset_config(name: str, source: str | None = None) -> RunConfig:
     """The named preset's config, reading data from ``source`` (default: CIFAR_LAB_DATA)."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}': choose one of {', '.join(PRESET_NAMES)}")
     return PRESETS[name](source)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,23 @@ def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run")
             raise ConfigError(f"run folder {candidate} would be outside {runs_dir}")
         return candidate
     raise LabError(f"no free run name for {base!r} in {runs_dir}")
+
+
+def delete_run(run_dir: Path, runs_dir: Path) -> None:
+    """Remove a run folder with everything in it; only a folder directly inside ``runs_dir``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or run_dir.resolve().parent != Path(runs_dir).resolve():
+        raise LabError(f"{run_dir} is not a run folder of {runs_dir}: nothing deleted")
+    shutil.rmtree(run_dir)
+
+
+def existing_run_dir(runs_dir: Path, name: str) -> Path:
+    """The folder of run ``name`` in ``runs_dir``; refused if it is a link leading outside."""
+    runs_dir = Path(runs_dir)
+    run_dir = runs_dir / sanitize_name(name)
+    if run_dir.resolve().parent != runs_dir.resolve():
+        raise ConfigError(f"run folder {run_dir} leads outside {runs_dir}")
+    return run_dir
 
 
 def write_config(run_dir: Path, config) -> None:

@@ -12,6 +12,7 @@ early-stopping state and random streams.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,9 +27,10 @@ from PIL import Image
 from torch import nn
 
 from lab.augment import AugmentConfig, ReferenceAugment, augment_batch, preprocess_batch
+from lab.data import MAX_SEED
 from lab.device import autocast, pick_device, resolve_precision
 from lab.early_stopping import EarlyStopping
-from lab.errors import ConfigError, LabError
+from lab.errors import CheckpointError, ConfigError, LabError, check_field_types
 
 if TYPE_CHECKING:
     from lab.data import ImageSet, Splits
@@ -38,6 +40,10 @@ MONITORS = ("val_acc", "val_loss", "test_acc", "test_loss")
 SCHEDULES = ("constant", "onecycle")
 PIPELINES = ("fast", "reference")
 STOPPED_BY_USER = "stopped by user"
+# A batch loss this many times that of a uniform guess (ln of the class count) means the weights
+# have blown up. Measured on the tiny test set with Adam: a learning rate of 0.03 spikes to 50x
+# and recovers, while rates of 1 and 10 reach 10^4x to 10^7x within a few steps.
+DIVERGED_LOSS_FACTOR = 1000
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
@@ -78,6 +84,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not 1 <= self.epochs <= 1000:
             raise ConfigError(f"epochs must be between 1 and 1000, got {self.epochs}")
         if not 1 <= self.batch_size <= 65536:
@@ -92,8 +99,8 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 0.5], got {self.label_smoothing}")
         if self.patience < 0:
             raise ConfigError(f"patience must be >= 0, got {self.patience}")
-        if self.min_delta < 0:
-            raise ConfigError(f"min_delta must be >= 0, got {self.min_delta}")
+        if not 0 <= self.min_delta < math.inf:
+            raise ConfigError(f"min_delta must be a finite number >= 0, got {self.min_delta}")
         if self.monitor not in MONITORS:
             raise ConfigError(f"unknown monitor '{self.monitor}': choose one of {MONITORS}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -104,6 +111,8 @@ class TrainConfig:
             raise ConfigError(
                 f"eval_batch_size must be between 1 and 65536, got {self.eval_batch_size}"
             )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
 
     @property
     def monitor_mode(self) -> str:
@@ -289,8 +298,9 @@ def train_one_epoch(
     control: TrainControl | None = None,
     on_batch: Callable[[int, float, float], None] | None = None,
 ) -> EpochStats:
-    """One pass over ``batches``. Stops early (``stopped``) on request, or on a non-finite loss
-    (``diverged``) before that step touches the weights."""
+    """One pass over ``batches``. Stops early (``stopped``) on request, or on a non-finite or
+    exploded loss (``diverged``, see ``DIVERGED_LOSS_FACTOR``) before that step touches the
+    weights."""
     model.train()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -305,7 +315,8 @@ def train_one_epoch(
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        limit = DIVERGED_LOSS_FACTOR * math.log(max(2, logits.shape[1]))
+        if not math.isfinite(loss_value) or loss_value > limit:
             return EpochStats(loss_value, _mean(correct, seen), seen, _since(start), diverged=True)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -377,6 +388,15 @@ class FitResult:
     metrics: dict
 
 
+def check_batch_size(batch_size: int, train_images: int) -> None:
+    """A batch must fit in the training split (checked before a run folder is created)."""
+    if batch_size > train_images:
+        raise ConfigError(
+            f"batch_size {batch_size} is larger than the training split "
+            f"({train_images} images): choose 1 to {train_images}"
+        )
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
     # fused Adam on CUDA; foreach (multi-tensor) Adam elsewhere.
     fused = device.type == "cuda"
@@ -419,7 +439,14 @@ def fit(
 ) -> FitResult:
     """Train a run in ``run_dir`` (created by ``lab.runs``), or resume it from ``last.pt``."""
     from lab import runs
-    from lab.checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, atomic_save, read_checkpoint
+    from lab.checkpoint import (
+        CHECKPOINT_KIND,
+        FORMAT_VERSION,
+        atomic_save,
+        checkpoint_config,
+        load_state_dict_strict,
+        read_checkpoint,
+    )
     from lab.data import load_dataset, make_splits
     from lab.models import build_model
 
@@ -428,17 +455,11 @@ def fit(
     tc = config.train
     state = read_checkpoint(run_dir / runs.LAST) if resume else None
     if state is not None:
-        from lab.presets import RunConfig
-
-        config = RunConfig.from_dict(state["config"])
+        config = checkpoint_config(state, run_dir / runs.LAST)
         tc = config.train
     if splits is None:
         splits = make_splits(load_dataset(config.data.source), config.data)
-    if tc.batch_size > len(splits.train):
-        raise ConfigError(
-            f"batch_size {tc.batch_size} is larger than the training split "
-            f"({len(splits.train)} images): choose 1 to {len(splits.train)}"
-        )
+    check_batch_size(tc.batch_size, len(splits.train))
     monitor_split = tc.monitor.split("_")[0]
     eval_test = tc.eval_test or monitor_split == "test"
     batcher = BATCHERS[tc.pipeline]
@@ -453,20 +474,29 @@ def fit(
     history: list[dict] = []
     elapsed_before = 0.0
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
-        stopper.load_state_dict(state["early_stopping"])
-        history = list(state["history"])
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        torch.set_rng_state(state["rng"]["torch"])
-        if state.get("finished"):
-            reason = state.get("reason") or "finished"
-            metrics = runs.read_metrics(run_dir)
-            return FitResult(run_dir, history, reason, metrics)
+        try:
+            load_state_dict_strict(model, state["model"], str(run_dir / runs.LAST))
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler"):
+                scheduler.load_state_dict(state["scheduler"])
+            stopper.load_state_dict(state["early_stopping"])
+            history = list(state["history"])
+            elapsed_before = float(state.get("elapsed_s", 0.0))
+            torch.set_rng_state(state["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"cannot resume from {run_dir / runs.LAST}: a damaged or incompatible "
+                f"checkpoint ({type(error).__name__}: {error})"
+            ) from error
+        # A kill can land after last.pt is written and before history.csv and metrics.json.
+        with _disk_errors(run_dir):
+            runs.write_history(run_dir, history)
+        metrics = runs.read_metrics(run_dir)
+        if state.get("finished") and metrics.get("epochs_run") == len(history):
+            return FitResult(run_dir, history, state.get("reason") or "finished", metrics)
     else:
-        runs.write_config(run_dir, config)
+        with _disk_errors(run_dir):
+            runs.write_config(run_dir, config)
 
     def emit(event: object) -> None:
         for callback in callbacks:
@@ -479,9 +509,13 @@ def fit(
         return evaluate(model, batches, device=device, precision=precision, tta_flip=tc.tta_flip)
 
     run_start = time.perf_counter() - elapsed_before
-    reason = f"finished all {tc.epochs} epochs"
+    reason = f"completed {tc.epochs}/{tc.epochs} epochs"
     finished = True
-    for epoch in range(stopper.epoch + 1, tc.epochs + 1):
+    first_epoch = stopper.epoch + 1
+    if state is not None and state.get("finished"):
+        # The run had ended but its metrics.json was not written: only write it now.
+        reason, first_epoch = state.get("reason") or reason, tc.epochs + 1
+    for epoch in range(first_epoch, tc.epochs + 1):
         generator = epoch_generator(tc.seed, epoch)
         batches = batcher(
             splits.train, config.augment, splits.mean, splits.std, tc.batch_size, device, generator
@@ -518,7 +552,11 @@ def fit(
             "images_per_s": stats.images_per_s,
         }
         if stats.diverged:
-            reason = f"diverged: loss became {stats.loss} in epoch {epoch}"
+            kept = f"; best.pt (epoch {stopper.best_epoch}) is kept" if stopper.best_epoch else ""
+            reason = (
+                f"diverged: loss became {stats.loss:.4g} in epoch {epoch}{kept}. "
+                "Lower the learning rate and start a new run"
+            )
             break
         if splits.val is not None:
             row["val_loss"], row["val_acc"] = eval_split(splits.val)
@@ -548,16 +586,11 @@ def fit(
             "reason": reason if done else None,
             "rng": {"torch": torch.get_rng_state()},
         }
-        try:
+        with _disk_errors(run_dir):
             if stopper.improved:
                 atomic_save(payload, run_dir / runs.BEST)
             atomic_save(payload, run_dir / runs.LAST)
             runs.write_history(run_dir, history)
-        except OSError as error:
-            raise LabError(
-                f"could not write checkpoint in {run_dir} ({error.strerror or error}); the "
-                "previous checkpoint is kept. Free disk space, then resume the run."
-            ) from error
         emit(
             EpochEvent(
                 epoch,
@@ -588,9 +621,23 @@ def fit(
         precision=precision,
         train_images=len(splits.train),
     )
-    runs.write_metrics(run_dir, metrics)
+    with _disk_errors(run_dir):
+        runs.write_metrics(run_dir, metrics)
     emit(EndEvent(reason, run_dir, metrics))
     return FitResult(run_dir, history, reason, metrics)
+
+
+@contextlib.contextmanager
+def _disk_errors(run_dir: Path) -> Iterator[None]:
+    """A failed write (disk full, folder gone) ends the run with one clear message; the atomic
+    writes leave the previous files in place."""
+    try:
+        yield
+    except OSError as error:
+        raise LabError(
+            f"could not write in {run_dir} ({error.strerror or error}); the previous checkpoint "
+            "is kept. Free disk space, then resume the run."
+        ) from error
 
 
 def _final_metrics(

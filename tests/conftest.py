@@ -42,11 +42,19 @@ def make_image_folder(root: Path, train_per_class: int = 24, test_per_class: int
     return root
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test uses a private cache folder and runs folder, never the user's."""
-    monkeypatch.setenv("CIFAR_LAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setenv("CIFAR_LAB_RUNS", str(tmp_path_factory.getbasetemp() / "default-runs"))
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory):
+    """The whole session (module and session fixtures included) uses a private cache folder and
+    runs folder, never the user's."""
+    saved = {key: os.environ.get(key) for key in ("CIFAR_LAB_CACHE", "CIFAR_LAB_RUNS")}
+    os.environ["CIFAR_LAB_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    os.environ["CIFAR_LAB_RUNS"] = str(tmp_path_factory.getbasetemp() / "default-runs")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +96,7 @@ def tiny_run(tiny_folder, tmp_path_factory) -> Path:
     from lab.train import fit
 
     config = tiny_config(tiny_folder, epochs=2, precision="fp32")
-    # The autouse cache fixture is per test; a session fixture names the same folder itself.
-    dataset = load_dataset(config.data.source, cache_dir=tmp_path_factory.getbasetemp() / "cache")
+    dataset = load_dataset(config.data.source)
     run_dir = runs.create_run_dir(tmp_path_factory.mktemp("tiny-runs"), "tiny")
     fit(config, run_dir, splits=make_splits(dataset, config.data), device=torch.device("cpu"))
     return run_dir
