@@ -1,4 +1,4 @@
-"""``cifar-lab``: the command-line face of the lab (stats, train, eval, predict, runs).
+"""``cifar-lab``: the command-line face of the lab (stats, train, eval, predict, runs, export).
 
 A thin layer over ``lab``: parse arguments, call one library function, print. User mistakes end
 with one line on stderr and exit code 2, never a traceback.
@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from lab.errors import LabError
 
@@ -116,24 +117,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lab import runs
     from lab.data import make_splits
     from lab.device import describe_device, pick_device
-    from lab.train import BatchEvent, EndEvent, EpochEvent, fit
+    from lab.train import BatchEvent, EndEvent, EpochEvent, check_batch_size, fit
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
     device = pick_device(args.device)
     if args.resume:
         if not args.name:
             raise LabError("--resume needs --name NAME of the run to continue")
-        run_dir = runs_dir / runs.sanitize_name(args.name)
+        run_dir = runs.existing_run_dir(runs_dir, args.name)
         if not (run_dir / runs.LAST).exists():
             raise LabError(f"nothing to resume: {run_dir / runs.LAST} does not exist")
-        from lab.checkpoint import read_checkpoint
-        from lab.presets import RunConfig
+        from lab.checkpoint import checkpoint_config, read_checkpoint
 
-        config = RunConfig.from_dict(read_checkpoint(run_dir / runs.LAST)["config"])
+        config = checkpoint_config(read_checkpoint(run_dir / runs.LAST), run_dir / runs.LAST)
     else:
         config = _train_config(args)
         run_dir = None
     splits = make_splits(_load(config.data.source), config.data)
+    check_batch_size(config.train.batch_size, len(splits.train))
     if run_dir is None:
         run_dir = runs.create_run_dir(
             runs_dir, args.name, prefix=config.preset or config.model.name
@@ -268,11 +269,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from lab import runs
+    from lab.device import pick_device
+    from lab.export import write_run_card
+
+    run_dir = runs.resolve_checkpoint(args.run, args.runs_dir).parent
+    out = Path(args.out) if args.out else Path(f"{run_dir.name}-card.zip")
+    path = write_run_card(run_dir, out, dataset=_load(args.data), device=pick_device(args.device))
+    print(path)
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake ends with one line on stderr, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lab.presets import PRESET_NAMES
     from lab.train import MONITORS, PIPELINES
 
-    parser = argparse.ArgumentParser(prog="cifar-lab", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="cifar-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     stats = sub.add_parser("stats", help="images per class and split, channel mean/std")
@@ -326,6 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--runs-dir")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_runs)
+
+    export = sub.add_parser(
+        "export", help="write a run card zip: config, history, metrics, confusion, checkpoint"
+    )
+    export.add_argument("run", help="a run name or run folder")
+    export.add_argument("--out", help="zip file to write (default: ./<run>-card.zip)")
+    _add_data(export)
+    export.add_argument("--runs-dir")
+    export.add_argument("--device")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -1,0 +1,598 @@
+"""Insight: what a checkpoint learned, how its training went, and why one checkpoint beats another.
+
+Plain computations on what the rest of the lab already produces (an ``Evaluation``, a run's
+history and config, the layer summary), returning numpy arrays, DataFrames and frozen
+dataclasses that a page can chart directly:
+
+* errors: the most-confused class pairs and the top losses;
+* calibration: reliability-diagram bins and the expected calibration error;
+* two checkpoints: per-class accuracy difference, normalised-confusion difference,
+  disagreements, config diff and overlaid curves;
+* a plain-language hint when a single prediction is unsure;
+* training dynamics: the patience what-if (a replay of early stopping), the generalisation gap
+  with the onset of overfitting and loss spikes, and the model anatomy.
+
+Grad-CAM, the learning-rate finder, the augmentation robustness sweep and the run card export
+are in ``lab.gradcam``, ``lab.lr_finder``, ``lab.robustness`` and ``lab.export``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lab.early_stopping import replay
+from lab.errors import ConfigError, LabError
+from lab.evaluate import Evaluation
+from lab.models import ModelConfig, build_model, check_input_size, summarize
+from lab.train import TrainConfig
+
+# Probabilities are clipped here before the log, so a confidently wrong image has a large but
+# finite loss (float32 softmax can round a tiny probability to exactly 0).
+MIN_PROBABILITY = 1e-12
+# A prediction is called unsure when its top probability is below this ...
+UNSURE_TOP_PROBABILITY = 0.5
+# ... or when its entropy exceeds this fraction of the maximum (log of the number of classes).
+UNSURE_ENTROPY_FRACTION = 0.6
+# An epoch's loss at least this many times the previous epoch's is flagged as a spike.
+SPIKE_FACTOR = 1.3
+# Epochs that must follow the best validation loss before it is called the onset of overfitting:
+# one worse epoch is noise, two in a row a trend.
+OVERFIT_MIN_EPOCHS_AFTER = 2
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def most_confused(evaluation: Evaluation, top: int | None = 10) -> pd.DataFrame:
+    """The off-diagonal cells of the confusion matrix, largest first.
+
+    Columns: ``true``, ``predicted`` (class names), ``count`` and ``share`` (the fraction of the
+    true class's images that were predicted as ``predicted``). ``top=None`` keeps every pair
+    that occurred at least once.
+    """
+    matrix = evaluation.confusion()
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    true, predicted = np.nonzero(off_diagonal)
+    counts = off_diagonal[true, predicted]
+    # Largest count first; ties in class order, so the table is stable between renders.
+    order = np.lexsort((predicted, true, -counts))[:top]
+    support = matrix.sum(axis=1)
+    classes = np.asarray(evaluation.classes, dtype=object)
+    return pd.DataFrame(
+        {
+            "true": classes[true[order]],
+            "predicted": classes[predicted[order]],
+            "count": counts[order].astype(int),
+            "share": counts[order] / support[true[order]],
+        }
+    )
+
+
+def top_losses(
+    evaluation: Evaluation,
+    k: int | None = 16,
+    *,
+    only_wrong: bool = True,
+    true_class: str | None = None,
+) -> pd.DataFrame:
+    """The images with the highest cross-entropy, worst first: the ones the model got most wrong.
+
+    Columns: ``index`` (position in the evaluated split, e.g. ``dataset.test.images[index]``),
+    ``true``, ``predicted``, ``confidence`` (probability of the prediction),
+    ``true_probability`` and ``loss`` (``-log`` of the true class's probability).
+    ``only_wrong`` drops correct predictions; ``true_class`` keeps one true class.
+    """
+    labels = evaluation.labels
+    probabilities = evaluation.probabilities
+    predictions = evaluation.predictions
+    rows = np.arange(len(labels))
+    true_probability = probabilities[rows, labels]
+    loss = -np.log(np.clip(true_probability, MIN_PROBABILITY, None))
+    keep = np.ones(len(labels), dtype=bool)
+    if only_wrong:
+        keep &= predictions != labels
+    if true_class is not None:
+        keep &= labels == _class_index(evaluation.classes, true_class)
+    index = rows[keep]
+    index = index[np.argsort(-loss[index], kind="stable")][:k]
+    classes = np.asarray(evaluation.classes, dtype=object)
+    return pd.DataFrame(
+        {
+            "index": index,
+            "true": classes[labels[index]],
+            "predicted": classes[predictions[index]],
+            "confidence": probabilities[index, predictions[index]],
+            "true_probability": true_probability[index],
+            "loss": loss[index],
+        }
+    )
+
+
+def _class_index(classes: Sequence[str], name: str) -> int:
+    if name not in classes:
+        raise ConfigError(f"unknown class '{name}': choose one of {', '.join(classes)}")
+    return list(classes).index(name)
+
+
+# --- calibration --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Reliability-diagram data and the expected calibration error (ECE) of one evaluation.
+
+    ``bins`` has one row per equal-width confidence bin: ``lower``, ``upper``, ``count``,
+    ``confidence`` (mean top probability in the bin), ``accuracy`` and ``gap`` (confidence minus
+    accuracy: positive = over-confident). Empty bins have count 0 and NaN in the other columns.
+    ``ece`` is the count-weighted mean of ``|gap|``; ``max_gap`` the largest ``|gap|``.
+    """
+
+    bins: pd.DataFrame
+    ece: float
+    max_gap: float
+
+
+def calibration(evaluation: Evaluation, bins: int = 10) -> Calibration:
+    """Bin the predictions by their top probability and compare confidence with accuracy."""
+    if bins < 1:
+        raise ConfigError(f"bins must be at least 1, got {bins}")
+    if len(evaluation.labels) == 0:
+        raise LabError("calibration needs at least one prediction")
+    confidence = evaluation.probabilities.max(axis=1).astype(np.float64)
+    correct = (evaluation.predictions == evaluation.labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Bins are (lower, upper]; a confidence of exactly 0 joins the first.
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, confidence, minlength=bins) / count
+        accuracy = np.bincount(which, correct, minlength=bins) / count
+    gap = mean_confidence - accuracy
+    filled = count > 0
+    weights = count[filled] / count.sum()
+    return Calibration(
+        bins=pd.DataFrame(
+            {
+                "lower": edges[:-1],
+                "upper": edges[1:],
+                "count": count,
+                "confidence": mean_confidence,
+                "accuracy": accuracy,
+                "gap": gap,
+            }
+        ),
+        ece=float(np.sum(weights * np.abs(gap[filled]))),
+        max_gap=float(np.max(np.abs(gap[filled]))),
+    )
+
+
+# --- two checkpoints ----------------------------------------------------------------------------
+
+
+def _check_comparable(a: Evaluation, b: Evaluation) -> None:
+    if tuple(a.classes) != tuple(b.classes):
+        raise LabError(
+            f"the checkpoints have different classes ({list(a.classes)} vs {list(b.classes)})"
+        )
+    if a.labels.shape != b.labels.shape or not np.array_equal(a.labels, b.labels):
+        raise LabError("the two evaluations are on different images: evaluate both on one split")
+
+
+def class_accuracy_difference(a: Evaluation, b: Evaluation) -> pd.DataFrame:
+    """Per-class accuracy (recall) of ``a`` and ``b`` and ``difference`` = b - a."""
+    _check_comparable(a, b)
+    accuracy_a = a.confusion(normalize=True).diagonal()
+    accuracy_b = b.confusion(normalize=True).diagonal()
+    return pd.DataFrame(
+        {
+            "class": list(a.classes),
+            "accuracy_a": accuracy_a,
+            "accuracy_b": accuracy_b,
+            "difference": accuracy_b - accuracy_a,
+        }
+    )
+
+
+def confusion_difference(a: Evaluation, b: Evaluation) -> np.ndarray:
+    """``b``'s row-normalised confusion matrix minus ``a``'s: (C, C), rows true, columns predicted.
+
+    A positive diagonal cell means b gets that class right more often; a positive off-diagonal
+    cell means b makes that particular mistake more often.
+    """
+    _check_comparable(a, b)
+    return b.confusion(normalize=True) - a.confusion(normalize=True)
+
+
+def matrix_frame(matrix: np.ndarray, classes: Sequence[str], value: str = "value") -> pd.DataFrame:
+    """A (C, C) class matrix in long form (``true``, ``predicted``, ``value``) for a heatmap."""
+    size = len(classes)
+    if matrix.shape != (size, size):
+        raise ValueError(f"matrix of shape {matrix.shape} does not match {size} classes")
+    true, predicted = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    names = np.asarray(classes, dtype=object)
+    return pd.DataFrame(
+        {
+            "true": names[true.ravel()],
+            "predicted": names[predicted.ravel()],
+            value: matrix.ravel(),
+        }
+    )
+
+
+DISAGREEMENT_MATCHES = ("true", "any")
+
+
+def disagreements(
+    a: Evaluation,
+    b: Evaluation,
+    *,
+    class_name: str | None = None,
+    match: str = "true",
+) -> pd.DataFrame:
+    """The images on which the two checkpoints predict different classes.
+
+    Columns: ``index``, ``true``, ``predicted_a``, ``predicted_b``, ``confidence_a``,
+    ``confidence_b`` and ``correct`` (``"a"``, ``"b"`` or ``"neither"``). With ``class_name``,
+    ``match="true"`` keeps images of that true class, ``match="any"`` images where it is the true
+    class or either prediction.
+    """
+    _check_comparable(a, b)
+    if match not in DISAGREEMENT_MATCHES:
+        raise ConfigError(f"unknown match '{match}': choose one of {DISAGREEMENT_MATCHES}")
+    pred_a, pred_b, labels = a.predictions, b.predictions, a.labels
+    keep = pred_a != pred_b
+    if class_name is not None:
+        wanted = _class_index(a.classes, class_name)
+        involved = labels == wanted
+        if match == "any":
+            involved |= (pred_a == wanted) | (pred_b == wanted)
+        keep &= involved
+    index = np.flatnonzero(keep)
+    classes = np.asarray(a.classes, dtype=object)
+    correct = np.where(
+        pred_a[index] == labels[index],
+        "a",
+        np.where(pred_b[index] == labels[index], "b", "neither"),
+    )
+    return pd.DataFrame(
+        {
+            "index": index,
+            "true": classes[labels[index]],
+            "predicted_a": classes[pred_a[index]],
+            "predicted_b": classes[pred_b[index]],
+            "confidence_a": a.probabilities[index, pred_a[index]],
+            "confidence_b": b.probabilities[index, pred_b[index]],
+            "correct": correct,
+        }
+    )
+
+
+def flatten_config(config: Mapping | object, prefix: str = "") -> dict[str, object]:
+    """A nested config (a ``RunConfig`` or its dict) as ``{"train.lr": 0.001, ...}``."""
+    if not isinstance(config, Mapping):
+        config = config.to_dict()
+    flat: dict[str, object] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, f"{name}."))
+        else:
+            # JSON turns tuples into lists; compare like with like.
+            flat[name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_diff(
+    a: Mapping | object, b: Mapping | object, *, only_differences: bool = True
+) -> pd.DataFrame:
+    """Two run configs side by side: ``setting``, ``a``, ``b``, ``differs``.
+
+    Settings are dotted (``train.lr``); one missing from a config (an older run) shows as None
+    and differs. With ``only_differences=False`` every setting is listed, for highlighting.
+    """
+    flat_a, flat_b = flatten_config(a), flatten_config(b)
+    names = list(flat_a) + [name for name in flat_b if name not in flat_a]
+    rows = []
+    for name in names:
+        differs = (name in flat_a) != (name in flat_b) or flat_a.get(name) != flat_b.get(name)
+        if differs or not only_differences:
+            rows.append(
+                {"setting": name, "a": flat_a.get(name), "b": flat_b.get(name), "differs": differs}
+            )
+    return pd.DataFrame(rows, columns=["setting", "a", "b", "differs"])
+
+
+CURVE_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def curves_long(
+    histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = CURVE_METRICS
+) -> pd.DataFrame:
+    """Several runs' histories in long form (``run``, ``epoch``, ``metric``, ``value``) so one
+    chart can overlay their curves; metrics a run did not record are left out."""
+    frames = []
+    for run, history in histories.items():
+        present = [m for m in metrics if m in history.columns]
+        long = history.melt(id_vars="epoch", value_vars=present, var_name="metric")
+        frames.append(long.dropna(subset=["value"]).assign(run=run))
+    if not frames:
+        return pd.DataFrame(columns=["run", "epoch", "metric", "value"])
+    return pd.concat(frames, ignore_index=True)[["run", "epoch", "metric", "value"]]
+
+
+# --- one prediction -----------------------------------------------------------------------------
+
+
+def entropy_fraction(probabilities: np.ndarray) -> float:
+    """Entropy of one probability vector as a fraction of its maximum (0 = certain, 1 = uniform)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.size < 2:
+        return 0.0
+    nonzero = p[p > 0]
+    return float(-(nonzero * np.log(nonzero)).sum() / math.log(p.size))
+
+
+def unsure_message(
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    *,
+    min_top: float = UNSURE_TOP_PROBABILITY,
+    max_entropy: float = UNSURE_ENTROPY_FRACTION,
+) -> str | None:
+    """A plain-language warning when one prediction is unsure, else None.
+
+    Unsure means the top probability is below ``min_top`` or the entropy is above
+    ``max_entropy`` of its maximum. A classifier always answers with one of its classes, so an
+    unsure answer often means the image shows none of them.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.shape != (len(classes),):
+        raise ValueError(f"{p.shape[0]} probabilities for {len(classes)} classes")
+    top = int(p.argmax())
+    spread = entropy_fraction(p)
+    low_top, high_entropy = p[top] < min_top, spread > max_entropy
+    if not (low_top or high_entropy):
+        return None
+    if low_top and high_entropy:
+        why = f"its best guess, {classes[top]}, has only {p[top]:.0%} probability and the rest "
+        why += "is spread over many classes"
+    elif low_top:
+        runner_up = int(np.argsort(-p)[1])
+        why = f"its best guess, {classes[top]}, has only {p[top]:.0%} probability "
+        why += f"(next: {classes[runner_up]}, {p[runner_up]:.0%})"
+    else:
+        why = f"although {classes[top]} leads with {p[top]:.0%}, the rest of the probability is "
+        why += "spread over many classes"
+    return (
+        f"The model is unsure: {why}. The image may show something outside the "
+        f"{len(classes)} classes it knows ({', '.join(classes)}), or be too small, dark or "
+        "cropped to tell, so treat this answer with care."
+    )
+
+
+# --- training dynamics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Where early stopping with other settings would have stopped a recorded run.
+
+    ``stop_epoch`` is the last epoch that would have run (None: no stop within the record);
+    ``kept_epoch`` the epoch whose weights ``best.pt`` would hold, with its monitored value.
+    """
+
+    monitor: str
+    patience: int
+    min_delta: float
+    stop_epoch: int | None
+    kept_epoch: int | None
+    kept_value: float | None
+    epochs_recorded: int
+    reason: str | None
+
+    @property
+    def epochs_saved(self) -> int:
+        """Recorded epochs that would not have run."""
+        return self.epochs_recorded - self.stop_epoch if self.stop_epoch is not None else 0
+
+    @property
+    def message(self) -> str:
+        if self.kept_epoch is None:
+            return "No epochs recorded yet."
+        kept = f"best.pt would hold epoch {self.kept_epoch} ({self.monitor} {self.kept_value:.4f})"
+        if self.stop_epoch is None:
+            return (
+                f"With patience {self.patience} and min_delta {self.min_delta:g}, training would "
+                f"not have stopped within the {self.epochs_recorded} recorded epochs; {kept}."
+            )
+        return (
+            f"With patience {self.patience} and min_delta {self.min_delta:g}, training would "
+            f"have stopped after epoch {self.stop_epoch} ({self.epochs_saved} fewer epochs); "
+            f"{kept}."
+        )
+
+
+def patience_what_if(
+    history: pd.DataFrame, patience: int, min_delta: float = 0.0, monitor: str = "val_acc"
+) -> WhatIf:
+    """Replay a run's recorded ``history`` (``lab.runs.read_history``) through early stopping.
+
+    Beyond the record nothing is known: a run that itself stopped early cannot say what a
+    larger patience would have found later.
+    """
+    mode = TrainConfig(monitor=monitor).monitor_mode  # validates the monitor name too
+    if monitor not in history.columns or history[monitor].isna().all():
+        raise ConfigError(
+            f"this run recorded no {monitor}: choose a monitor it has "
+            "(test_acc/test_loss for runs without a validation split)"
+        )
+    values = history[monitor].astype(float).tolist()
+    epochs = history["epoch"].astype(int).tolist()
+    outcome = replay(values, patience=patience, mode=mode, min_delta=min_delta)
+    stop, best = outcome["stop_epoch"], outcome["best_epoch"]
+    return WhatIf(
+        monitor=monitor,
+        patience=patience,
+        min_delta=min_delta,
+        stop_epoch=epochs[stop - 1] if stop else None,
+        kept_epoch=epochs[best - 1] if best else None,
+        kept_value=values[best - 1] if best else None,
+        epochs_recorded=len(values),
+        reason=outcome["reason"],
+    )
+
+
+@dataclass(frozen=True)
+class GapEvent:
+    """One marked epoch of the generalisation-gap chart, with a sentence for a learner."""
+
+    epoch: int
+    kind: str  # "overfitting", "train_loss_spike" or "eval_loss_spike"
+    message: str
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """Train versus held-out metrics per epoch.
+
+    ``frame`` columns: ``epoch``, ``train_acc``, ``<split>_acc``, ``train_loss``,
+    ``<split>_loss``, ``acc_gap`` (train - held-out accuracy) and ``loss_gap`` (held-out - train
+    loss): both are positive when the model does better on the images it trained on. With label
+    smoothing the training loss includes the smoothing term, so ``loss_gap`` reads low.
+    """
+
+    split: str  # "val", or "test" for runs without a validation split
+    frame: pd.DataFrame
+    onset_epoch: int | None
+    events: tuple[GapEvent, ...]
+
+
+def generalisation_gap(
+    history: pd.DataFrame, split: str | None = None, spike_factor: float = SPIKE_FACTOR
+) -> GapReport:
+    """The gap between training and held-out metrics, the onset of overfitting and loss spikes.
+
+    The onset is the epoch of the lowest held-out loss when at least two epochs follow it and
+    training loss kept falling after it. A spike is an epoch whose loss is ``spike_factor``
+    times the previous epoch's or more. ``split`` defaults to ``val`` when recorded, else
+    ``test``.
+    """
+    if split is None:
+        split = "val" if _recorded(history, "val_loss") else "test"
+    if split not in ("val", "test"):
+        raise ConfigError(f"unknown split '{split}': choose val or test")
+    if not _recorded(history, f"{split}_loss"):
+        raise ConfigError(
+            f"this run recorded no {split} metrics: train with a validation split or --eval-test"
+        )
+    frame = history[["epoch", "train_acc", f"{split}_acc", "train_loss", f"{split}_loss"]].copy()
+    frame = frame.dropna(subset=[f"{split}_loss"]).reset_index(drop=True)
+    frame["acc_gap"] = frame["train_acc"] - frame[f"{split}_acc"]
+    frame["loss_gap"] = frame[f"{split}_loss"] - frame["train_loss"]
+    epochs = frame["epoch"].astype(int).to_numpy()
+    train = frame["train_loss"].to_numpy(dtype=float)
+    held_out = frame[f"{split}_loss"].to_numpy(dtype=float)
+    name = "validation" if split == "val" else "test"
+    events: list[GapEvent] = []
+
+    onset = None
+    if len(held_out):
+        best = int(np.argmin(held_out))
+        after = train[best + 1 :]
+        if len(after) >= OVERFIT_MIN_EPOCHS_AFTER and after.min() < train[best]:
+            onset = int(epochs[best])
+            events.append(
+                GapEvent(
+                    onset,
+                    "overfitting",
+                    f"From epoch {onset} the {name} loss stopped improving while the training "
+                    "loss kept falling: the model began memorising its training images "
+                    "(overfitting); stronger augmentation, dropout or weight decay, or stopping "
+                    "here, would help.",
+                )
+            )
+    for i in range(1, len(frame)):
+        if train[i] >= spike_factor * train[i - 1]:
+            events.append(
+                GapEvent(
+                    int(epochs[i]),
+                    "train_loss_spike",
+                    f"Training loss jumped from {train[i - 1]:.3f} to {train[i]:.3f} in epoch "
+                    f"{epochs[i]}: some updates overshot, usually a learning rate too high for "
+                    "this stage of training.",
+                )
+            )
+        if held_out[i] >= spike_factor * held_out[i - 1]:
+            events.append(
+                GapEvent(
+                    int(epochs[i]),
+                    "eval_loss_spike",
+                    f"The {name} loss jumped from {held_out[i - 1]:.3f} to {held_out[i]:.3f} in "
+                    f"epoch {epochs[i]}: the model became confidently wrong on some images, "
+                    "often one unlucky epoch at a high learning rate.",
+                )
+            )
+    events.sort(key=lambda event: event.epoch)
+    return GapReport(split, frame, onset, tuple(events))
+
+
+def _recorded(history: pd.DataFrame, column: str) -> bool:
+    return column in history.columns and bool(history[column].notna().any())
+
+
+# --- model anatomy ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """The layer table of a model at one input size, and its totals.
+
+    ``layers`` columns: ``layer``, ``type``, ``output_shape`` (e.g. "64 x 55 x 55"),
+    ``params`` and ``flops`` (per image). ``problem`` explains in plain words why the model
+    cannot run at this size; the table is then empty and ``flops`` 0.
+    """
+
+    model: str
+    input_size: int
+    layers: pd.DataFrame
+    params: int
+    flops: int
+    problem: str | None
+
+    @property
+    def weights_mb(self) -> float:
+        """Size of the float32 weights in megabytes."""
+        return self.params * 4 / 1e6
+
+
+def model_anatomy(
+    config: ModelConfig, input_size: int | None = None, num_classes: int = 10
+) -> Anatomy:
+    """Build ``config``'s model and summarise it (``lab.models.summarize``) at ``input_size``
+    (default: the size it is built for)."""
+    size = input_size or config.input_size
+    model = build_model(config, num_classes)
+    params = sum(p.numel() for p in model.parameters())
+    columns = ["layer", "type", "output_shape", "params", "flops"]
+    problem, rows = None, []
+    try:
+        check_input_size(config, size)
+        rows = summarize(model, size)
+    except ConfigError as error:
+        problem = str(error)
+    except RuntimeError:
+        # alexnet_cifar's classifier is sized for its 4x4 final feature map: other sizes do not
+        # fit, and check_input_size does not cover that case.
+        problem = (
+            f"{config.name} is built for {config.input_size} px images: at {size} px its last "
+            f"feature map no longer fits its classifier. Use {config.input_size} px."
+        )
+    layers = pd.DataFrame(rows, columns=columns)
+    layers["output_shape"] = [" x ".join(map(str, shape)) for shape in layers["output_shape"]]
+    return Anatomy(config.name, size, layers, int(params), int(layers["flops"].sum()), problem)
