@@ -100,6 +100,8 @@ def _train_config(args: argparse.Namespace):
         overrides["data"]["seed"] = args.seed
     if args.eval_test:
         overrides["train"]["eval_test"] = True
+    if args.sync_bn:
+        overrides["train"]["sync_bn"] = True
     if overrides["model"].get("name", config.model.name) != config.model.name:
         # Switching network: alexnet needs its 227 px input, alexnet_cifar the native size.
         switching_to_alexnet = overrides["model"]["name"] == "alexnet"
@@ -112,15 +114,27 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
-    from lab import runs
-    from lab.data import make_splits
-    from lab.device import describe_device, pick_device
-    from lab.train import BatchEvent, EndEvent, EpochEvent, check_batch_size, fit
+    from lab import distributed, runs
+    from lab.device import pick_device
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
-    device = pick_device(args.device)
+    # Under torchrun this joins the process group; rank 0 alone creates the run folder and prints.
+    context, device = distributed.setup(pick_device(args.device))
+    try:
+        return _train(args, runs_dir, context, device)
+    finally:
+        distributed.cleanup(context)
+
+
+def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
+    from tqdm import tqdm
+
+    from lab import distributed, runs
+    from lab.data import make_splits
+    from lab.device import describe_device
+    from lab.train import BatchEvent, EndEvent, EpochEvent, check_batch_size, fit
+
     if args.resume:
         if not args.name:
             raise LabError("--resume needs --name NAME of the run to continue")
@@ -135,15 +149,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = None
     splits = make_splits(_load(config.data.source), config.data)
     check_batch_size(config.train.batch_size, len(splits.train))
-    if run_dir is None:
+    if run_dir is None and context.is_main:
         run_dir = runs.create_run_dir(
             runs_dir, args.name, prefix=config.preset or config.model.name
         )
-    print(
-        f"run {run_dir} | {config.model.name} | {len(splits.train)} train images | "
-        f"{describe_device(device)} | monitor {config.train.monitor}",
-        file=sys.stderr,
-    )
+    run_dir = distributed.broadcast(run_dir, context)
+    if context.is_main:
+        processes = f" | {context.world_size} processes" if context.enabled else ""
+        print(
+            f"run {run_dir} | {config.model.name} | {len(splits.train)} train images | "
+            f"{describe_device(device)}{processes} | monitor {config.train.monitor} | "
+            f"global batch {config.train.batch_size}, lr {config.train.lr:g}",
+            file=sys.stderr,
+        )
     bar: dict = {}
 
     def on_event(event: object) -> None:
@@ -175,6 +193,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         config, run_dir, splits=splits, resume=args.resume, callbacks=(on_event,), device=device
     )
     metrics = result.metrics
+    if context.enabled:
+        epochs = len(result.history)
+        print(f"rank {context.rank}: {result.reason} after epoch {epochs}", file=sys.stderr)
+    if not context.is_main:
+        return 1 if result.reason.startswith("diverged") else 0
     print(f"{result.reason}. Run folder: {run_dir}")
     if metrics.get("test_acc") is not None:
         print(f"best epoch {metrics['best_epoch']}: test accuracy {metrics['test_acc']:.4f}")
@@ -317,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pipeline", choices=PIPELINES, help="fast (default) or reference")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"))
     train.add_argument("--eval-test", action="store_true", help="score the test split every epoch")
+    train.add_argument(
+        "--sync-bn", action="store_true", help="under torchrun: BatchNorm over the global batch"
+    )
     train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     train.add_argument(
         "--runs-dir", help="folder of run folders (default: $CIFAR_LAB_RUNS or ./runs)"

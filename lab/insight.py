@@ -586,13 +586,6 @@ def model_anatomy(
         rows = summarize(model, size)
     except ConfigError as error:
         problem = str(error)
-    except RuntimeError:
-        # alexnet_cifar's classifier is sized for its 4x4 final feature map: other sizes do not
-        # fit, and check_input_size does not cover that case.
-        problem = (
-            f"{config.name} is built for {config.input_size} px images: at {size} px its last "
-            f"feature map no longer fits its classifier. Use {config.input_size} px."
-        )
     layers = pd.DataFrame(rows, columns=columns)
     layers["output_shape"] = [" x ".join(map(str, shape)) for shape in layers["output_shape"]]
     return Anatomy(config.name, size, layers, int(params), int(layers["flops"].sum()), problem)

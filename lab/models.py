@@ -19,8 +19,9 @@ from lab.errors import ConfigError, check_field_types
 MODEL_NAMES = ("alexnet", "alexnet_cifar")
 # Input side in pixels that each model is built for.
 INPUT_SIZES = {"alexnet": 227, "alexnet_cifar": 32}
-# The smallest input the notebook AlexNet accepts: its three stride-2 pools need 63 px.
-ALEXNET_MIN_INPUT = 63
+# The smallest inputs the networks accept: the notebook AlexNet's stride-4 stem and three
+# stride-2 pools need 63 px; alexnet_cifar's three 2x2 pools need 8.
+MIN_INPUT = {"alexnet": 63, "alexnet_cifar": 8}
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class AlexNetCifar(nn.Module):
             *_conv_bn(c3, c4),
             *_conv_bn(c4, c5),
             nn.MaxPool2d(2),
+            # 4x4 already at 32 px; other input sizes (an image folder of 64 px images) still fit.
+            nn.AdaptiveAvgPool2d((4, 4)),
         )
         hidden = max(64, round(1024 * width))
         self.classifier = nn.Sequential(
@@ -139,10 +142,16 @@ def build_model(config: ModelConfig, num_classes: int = 10) -> nn.Module:
 
 def check_input_size(config: ModelConfig, size: int) -> None:
     """Explain in plain words when an input is too small for the network."""
-    if config.name == "alexnet" and size < ALEXNET_MIN_INPUT:
+    smallest = MIN_INPUT[config.name]
+    if size < smallest:
+        how = (
+            "its 11x11 stride-4 stem and three stride-2 pools"
+            if config.name == "alexnet"
+            else ("its three 2x2 max-pools")
+        )
         raise ConfigError(
-            f"alexnet needs input images of at least {ALEXNET_MIN_INPUT} px (its 11x11 stride-4 "
-            f"stem and three stride-2 pools shrink {size} px to nothing): resize to 227"
+            f"{config.name} needs input images of at least {smallest} px ({how} shrink {size} px "
+            f"to nothing): resize to {config.input_size}"
         )
 
 

@@ -108,18 +108,20 @@ def cpu_fast_config(source: str | None = None) -> RunConfig:
 
     Recipe: alexnet_cifar at half width (about 87 MFLOP per image, 40x less than the notebook's
     network at 227 px); flip plus 4 px random translation, the usual CIFAR augmentation, which
-    at 32 px beats rotation; Adam with a one-cycle schedule (warm-up, then linear decay to 0) at
-    batch 256 so few epochs suffice; label smoothing 0.1 and dropout 0.3 against over-confidence;
-    test-time flip averaging. Early stopping on a 10% validation split.
+    at 32 px beats rotation; Adam with a one-cycle schedule (linear warm-up, then linear decay
+    to 0) peaking at 2e-3, so few epochs suffice; batch 64, since more steps per epoch learn
+    more per image than bigger batches, which barely raise throughput on a CPU; label smoothing
+    0.1 against over-confidence, with light dropout (0.1) since augmentation already
+    regularises; test-time flip averaging. Early stopping on a 10% validation split.
     """
     data = DataConfig(val_fraction=0.1) if source is None else DataConfig(source, val_fraction=0.1)
     return RunConfig(
         data=data,
         augment=AugmentConfig(hflip_p=0.5, translate=4),
-        model=ModelConfig("alexnet_cifar", width=0.5, dropout=0.3),
+        model=ModelConfig("alexnet_cifar", width=0.5, dropout=0.1),
         train=TrainConfig(
             epochs=12,
-            batch_size=256,
+            batch_size=64,
             lr=2e-3,
             schedule="onecycle",
             label_smoothing=0.1,

@@ -26,9 +26,17 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from lab.augment import AugmentConfig, ReferenceAugment, augment_batch, preprocess_batch
+from lab import distributed
+from lab.augment import (
+    AugmentConfig,
+    ReferenceAugment,
+    apply_batch,
+    preprocess_batch,
+    sample_params,
+)
 from lab.data import MAX_SEED
 from lab.device import autocast, pick_device, resolve_precision
+from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, ConfigError, LabError, check_field_types
 
@@ -82,6 +90,8 @@ class TrainConfig:
     eval_batch_size: int = 1000
     # Seed of the weights, batch order, augmentation and dropout.
     seed: int = 0
+    # Under torchrun: BatchNorm statistics over the global batch instead of each rank's slice.
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -194,9 +204,11 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
-def usable_batch_size(n: int, batch_size: int) -> int:
-    """Number of images one epoch uses: a final batch of one is dropped (BatchNorm needs two)."""
-    return n - 1 if n % batch_size == 1 and n > 1 else n
+def usable_batch_size(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Number of images one epoch uses: a final batch that would leave a process fewer than two
+    images is dropped (BatchNorm cannot train on one)."""
+    remainder = n % batch_size
+    return n - remainder if 0 < remainder < 2 * world_size and n > remainder else n
 
 
 def fast_batches(
@@ -208,21 +220,30 @@ def fast_batches(
     device: torch.device,
     generator: torch.Generator | None = None,
     train: bool = True,
+    context: DistContext = DistContext(),
 ) -> Batches:
-    """Batches augmented on ``device``; shuffled and randomly augmented when ``train``."""
+    """Batches augmented on ``device``; shuffled and randomly augmented when ``train``.
+
+    Under torchrun every rank draws the same global batch and augmentation parameters and keeps
+    its own slice (``context.shard``), so the math matches one process with the same batch."""
     images = data.images.to(device, non_blocking=True)
     labels = data.labels.to(device, non_blocking=True)
     n = len(data)
     if train:
         order = torch.randperm(n, generator=generator).to(device)
-        n = usable_batch_size(n, batch_size)
+        n = usable_batch_size(n, batch_size, context.world_size)
     else:
         order = torch.arange(n, device=device)
+    size = tuple(data.images.shape[-2:])
     for start in range(0, n, batch_size):
         index = order[start : min(start + batch_size, n)]
+        if train:
+            params = sample_params(augment, len(index), size, generator)
+            params = {key: context.shard(value) for key, value in params.items()}
+        index = context.shard(index)
         raw = images.index_select(0, index)
         if train:
-            x, _ = augment_batch(raw, augment, mean, std, generator)
+            x = apply_batch(raw, augment, params, mean, std)
         else:
             x = preprocess_batch(raw, augment, mean, std)
         yield x.contiguous(memory_format=torch.channels_last), labels.index_select(0, index)
@@ -252,8 +273,11 @@ def reference_batches(
     device: torch.device,
     generator: torch.Generator | None = None,
     train: bool = True,
+    context: DistContext = DistContext(),
 ) -> Batches:
     """The notebook's pipeline: per-image PIL transforms in a DataLoader (no workers)."""
+    if context.enabled:
+        raise ConfigError("the reference pipeline runs in one process: use pipeline 'fast'")
     dataset = _PilImages(data, ReferenceAugment(augment, mean, std, train=train))
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -297,6 +321,7 @@ def train_one_epoch(
     label_smoothing: float = 0.0,
     control: TrainControl | None = None,
     on_batch: Callable[[int, float, float], None] | None = None,
+    context: DistContext = DistContext(),
 ) -> EpochStats:
     """One pass over ``batches``. Stops early (``stopped``) on request, or on a non-finite or
     exploded loss (``diverged``, see ``DIVERGED_LOSS_FACTOR``) before that step touches the
@@ -315,6 +340,10 @@ def train_one_epoch(
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         loss_value = loss.item()
+        if context.enabled:  # every rank must agree to stop, or the others would wait forever
+            loss_value = (
+                distributed.sum_across([loss_value], context, device)[0] / context.world_size
+            )
         limit = DIVERGED_LOSS_FACTOR * math.log(max(2, logits.shape[1]))
         if not math.isfinite(loss_value) or loss_value > limit:
             return EpochStats(loss_value, _mean(correct, seen), seen, _since(start), diverged=True)
@@ -327,7 +356,10 @@ def train_one_epoch(
         correct += (logits.argmax(dim=1) == y).sum()
         seen += len(y)
         if on_batch is not None:
-            on_batch(batch_index, loss_value, seen / max(_since(start), 1e-9))
+            on_batch(batch_index, loss_value, context.world_size * seen / max(_since(start), 1e-9))
+    if context.enabled:
+        totals = distributed.sum_across([loss_sum.item(), correct.item(), seen], context, device)
+        loss_sum, correct, seen = torch.tensor(totals[0]), torch.tensor(totals[1]), int(totals[2])
     return EpochStats(_mean(loss_sum, seen), _mean(correct, seen), seen, _since(start))
 
 
@@ -362,8 +394,10 @@ def evaluate(
     device: torch.device,
     precision: str = "fp32",
     tta_flip: bool = False,
+    context: DistContext = DistContext(),
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over ``batches`` (no gradients, no weight changes)."""
+    """Mean cross-entropy and accuracy over ``batches`` (no gradients, no weight changes);
+    under torchrun, over the union of every rank's batches."""
     was_training = model.training
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
@@ -374,6 +408,7 @@ def evaluate(
             correct += int((logits.argmax(dim=1) == y).sum().item())
             seen += len(y)
     model.train(was_training)
+    loss_sum, correct, seen = distributed.sum_across([loss_sum, correct, seen], context, device)
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
@@ -450,7 +485,7 @@ def fit(
     from lab.data import load_dataset, make_splits
     from lab.models import build_model
 
-    device = device or pick_device()
+    context, device = distributed.setup(device or pick_device())
     precision = resolve_precision(config.train.precision, device)
     tc = config.train
     state = read_checkpoint(run_dir / runs.LAST) if resume else None
@@ -468,7 +503,8 @@ def fit(
     model = build_model(config.model, num_classes=len(splits.classes))
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tc, device)
-    steps_per_epoch = math.ceil(usable_batch_size(len(splits.train), tc.batch_size) / tc.batch_size)
+    usable = usable_batch_size(len(splits.train), tc.batch_size, context.world_size)
+    steps_per_epoch = math.ceil(usable / tc.batch_size)
     scheduler = make_scheduler(optimizer, tc, steps_per_epoch)
     stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
     history: list[dict] = []
@@ -489,24 +525,44 @@ def fit(
                 f"checkpoint ({type(error).__name__}: {error})"
             ) from error
         # A kill can land after last.pt is written and before history.csv and metrics.json.
-        with _disk_errors(run_dir):
-            runs.write_history(run_dir, history)
+        if context.is_main:
+            with _disk_errors(run_dir):
+                runs.write_history(run_dir, history)
         metrics = runs.read_metrics(run_dir)
         if state.get("finished") and metrics.get("epochs_run") == len(history):
             return FitResult(run_dir, history, state.get("reason") or "finished", metrics)
-    else:
+    elif context.is_main:
         with _disk_errors(run_dir):
             runs.write_config(run_dir, config)
+    # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
+    # plain model inside, so saved weights carry no "module." prefix.
+    network = distributed.wrap(model, context, device, tc.sync_bn)
 
     def emit(event: object) -> None:
-        for callback in callbacks:
-            callback(event)
+        if context.is_main:
+            for callback in callbacks:
+                callback(event)
 
     def eval_split(data: ImageSet) -> tuple[float, float]:
+        distributed.sync_buffers(model, context)
         batches = batcher(
-            data, config.augment, splits.mean, splits.std, tc.eval_batch_size, device, train=False
+            data,
+            config.augment,
+            splits.mean,
+            splits.std,
+            tc.eval_batch_size,
+            device,
+            train=False,
+            context=context,
         )
-        return evaluate(model, batches, device=device, precision=precision, tta_flip=tc.tta_flip)
+        return evaluate(
+            model,
+            batches,
+            device=device,
+            precision=precision,
+            tta_flip=tc.tta_flip,
+            context=context,
+        )
 
     run_start = time.perf_counter() - elapsed_before
     reason = f"completed {tc.epochs}/{tc.epochs} epochs"
@@ -518,7 +574,14 @@ def fit(
     for epoch in range(first_epoch, tc.epochs + 1):
         generator = epoch_generator(tc.seed, epoch)
         batches = batcher(
-            splits.train, config.augment, splits.mean, splits.std, tc.batch_size, device, generator
+            splits.train,
+            config.augment,
+            splits.mean,
+            splits.std,
+            tc.batch_size,
+            device,
+            generator,
+            context=context,
         )
 
         def on_batch(i: int, loss: float, ips: float, epoch: int = epoch) -> None:
@@ -526,7 +589,7 @@ def fit(
 
         lr = optimizer.param_groups[0]["lr"]
         stats = train_one_epoch(
-            model,
+            network,
             batches,
             optimizer,
             device=device,
@@ -535,6 +598,7 @@ def fit(
             label_smoothing=tc.label_smoothing,
             control=control,
             on_batch=on_batch,
+            context=context,
         )
         if stats.stopped:
             reason, finished = STOPPED_BY_USER, False
@@ -564,6 +628,9 @@ def fit(
             row["test_loss"], row["test_acc"] = eval_split(splits.test)
         history.append(row)
         stop, stop_reason = stopper.update(row[tc.monitor])
+        # The metrics are reduced over all ranks, so each computes the same decision; rank 0's
+        # is broadcast all the same, so no rank can ever train an epoch the others skip.
+        stop = distributed.broadcast(stop, context)
         elapsed = time.perf_counter() - run_start
         done = stop or epoch == tc.epochs
         if done:
@@ -586,11 +653,12 @@ def fit(
             "reason": reason if done else None,
             "rng": {"torch": torch.get_rng_state()},
         }
-        with _disk_errors(run_dir):
-            if stopper.improved:
-                atomic_save(payload, run_dir / runs.BEST)
-            atomic_save(payload, run_dir / runs.LAST)
-            runs.write_history(run_dir, history)
+        if context.is_main:
+            with _disk_errors(run_dir):
+                if stopper.improved:
+                    atomic_save(payload, run_dir / runs.BEST)
+                atomic_save(payload, run_dir / runs.LAST)
+                runs.write_history(run_dir, history)
         emit(
             EpochEvent(
                 epoch,
@@ -605,6 +673,7 @@ def fit(
         )
         if stop:
             break
+    distributed.barrier(context)  # best.pt is on disk before any rank reads it back
     metrics = _final_metrics(
         config,
         history,
@@ -621,8 +690,9 @@ def fit(
         precision=precision,
         train_images=len(splits.train),
     )
-    with _disk_errors(run_dir):
-        runs.write_metrics(run_dir, metrics)
+    if context.is_main:
+        with _disk_errors(run_dir):
+            runs.write_metrics(run_dir, metrics)
     emit(EndEvent(reason, run_dir, metrics))
     return FitResult(run_dir, history, reason, metrics)
 

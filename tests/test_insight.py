@@ -215,8 +215,9 @@ def test_config_diff_lists_the_settings_that_differ():
     assert rows.loc["model.name", "a"] == "alexnet"
     assert rows.loc["model.name", "b"] == "alexnet_cifar"
     assert rows.loc["train.lr", "a"] == 1e-3
-    assert "train.batch_size" in rows.index
+    assert rows.loc["train.epochs", "a"] == 30 and rows.loc["train.epochs", "b"] == 12
     assert "data.source" not in rows.index  # the same in both
+    assert "train.batch_size" not in rows.index  # both train with batches of 64
     assert diff["differs"].all()
     everything = config_diff(notebook, fast, only_differences=False)
     assert len(everything) == len(flatten_config(notebook))
@@ -437,6 +438,7 @@ def test_anatomy_explains_inputs_the_network_cannot_take():
     small = model_anatomy(ModelConfig("alexnet"), input_size=32)
     assert "at least 63 px" in small.problem
     assert small.layers.empty and small.flops == 0 and small.params > 0
-    wrong = model_anatomy(ModelConfig("alexnet_cifar", width=0.25), input_size=64)
-    assert "built for 32 px" in wrong.problem
-    assert wrong.layers.empty
+    tiny = model_anatomy(ModelConfig("alexnet_cifar", width=0.25), input_size=4)
+    assert "at least 8 px" in tiny.problem and tiny.layers.empty
+    larger = model_anatomy(ModelConfig("alexnet_cifar", width=0.25), input_size=64)
+    assert larger.problem is None and larger.layers["output_shape"].iloc[-1] == "10"

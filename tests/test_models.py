@@ -45,6 +45,7 @@ def test_alexnet_cifar_takes_32_px_and_scales_with_width(width):
     model = build_model(ModelConfig("alexnet_cifar", width=width), num_classes=7).eval()
     with torch.no_grad():
         assert model(torch.randn(3, 3, 32, 32)).shape == (3, 7)
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7)  # other image sizes fit too
     convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs == [round(c * width) for c in (64, 192, 384, 256, 256)]
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
@@ -64,6 +65,8 @@ def test_too_small_input_is_explained():
     with pytest.raises(ConfigError, match="at least 63 px"):
         check_input_size(ModelConfig("alexnet"), 32)
     check_input_size(ModelConfig("alexnet"), 63)
+    with pytest.raises(ConfigError, match="at least 8 px"):
+        check_input_size(ModelConfig("alexnet_cifar"), 4)
 
 
 @pytest.mark.parametrize(

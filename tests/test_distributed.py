@@ -1,0 +1,80 @@
+"""torchrun + DistributedDataParallel on two CPU processes (Gloo)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab import runs
+from lab.checkpoint import load_model, read_checkpoint
+from lab.data import load_dataset, make_splits
+from lab.evaluate import evaluate_model
+from lab.train import EpochEvent, TrainControl, fit
+from tests.conftest import tiny_config
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def torchrun(*argv, processes: int = 2) -> subprocess.CompletedProcess:
+    command = [str(TORCHRUN), "--standalone", f"--nproc_per_node={processes}", "-m", "lab.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*command, *map(str, argv)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def stopped_epochs(stderr: str) -> dict[int, int]:
+    """Each rank's closing line: 'rank R: <reason> after epoch N'."""
+    return {int(r): int(n) for r, n in re.findall(r"rank (\d): .* after epoch (\d+)", stderr)}
+
+
+@pytest.mark.real_data
+def test_two_processes_train_one_run_with_metrics_over_the_whole_split(real_data_path, tmp_path):
+    done = torchrun(
+        "train", "--data", real_data_path, "--preset", "cpu-fast", "--subset", 1000,
+        "--epochs", 1, "--precision", "fp32", "--runs-dir", tmp_path, "--name", "ddp",
+    )  # fmt: skip
+    assert [p.name for p in tmp_path.iterdir()] == ["ddp"]
+    assert stopped_epochs(done.stderr) == {0: 1, 1: 1}
+    history = pd.read_csv(tmp_path / "ddp" / "history.csv")
+    loaded = load_model(tmp_path / "ddp" / "best.pt")  # strict: no "module." prefixes
+    splits = make_splits(load_dataset(real_data_path), loaded.config.data)
+    single = evaluate_model(loaded, splits.val, precision="fp32")
+    assert history.loc[0, "val_acc"] == pytest.approx(single.accuracy, abs=1e-9)
+    assert history.loc[0, "val_loss"] == pytest.approx(single.loss, rel=1e-4)
+
+
+def test_every_rank_stops_at_the_same_epoch(tiny_folder, tmp_path):
+    done = torchrun(
+        "train", "--data", tiny_folder, "--epochs", 6, "--patience", 0, "--width", 0.25,
+        "--batch-size", 16, "--precision", "fp32", "--runs-dir", tmp_path, "--name", "stop",
+    )  # fmt: skip
+    epochs = stopped_epochs(done.stderr)
+    history = pd.read_csv(tmp_path / "stop" / "history.csv")
+    assert set(epochs) == {0, 1} and epochs[0] == epochs[1] == len(history)
+    assert read_checkpoint(tmp_path / "stop" / "last.pt")["epoch"] == len(history)
+
+
+def test_a_single_process_run_resumes_on_two_processes(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=3, precision="fp32")
+    control = TrainControl()
+
+    def stop_after_first(event):
+        if isinstance(event, EpochEvent):
+            control.request_stop()
+
+    run_dir = runs.create_run_dir(tmp_path, "moving")
+    fit(config, run_dir, control=control, callbacks=(stop_after_first,))
+    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+    torchrun("train", "--resume", "--name", "moving", "--runs-dir", tmp_path)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    load_model(run_dir / "last.pt")
