@@ -1,0 +1,507 @@
+"""Background training jobs: a thread-safe manager that runs ``lab.train.fit`` in threads.
+
+The app (or any other long-lived process) submits a run and polls ``snapshot`` for its progress;
+the training itself happens in a thread of the manager, so it survives page reruns and switches.
+Every job gets its own run folder (``lab.runs.create_run_dir``). At most ``max_running`` jobs
+train at once (default one on a CPU, whose cores they would otherwise fight over); the others
+wait in a queue whose position the snapshot reports. A running job that nobody has polled for
+``idle_pause_s`` seconds (its browser tab was closed) is paused, so it stops holding the CPU, and
+can be resumed later. A job stopped by the user resumes from its ``last.pt``.
+
+This module never imports streamlit: it is plain threads and locks around the training engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lab import runs
+from lab.data import Dataset, Splits, load_dataset, make_splits
+from lab.device import pick_device
+from lab.errors import ConfigError, LabError
+from lab.presets import RunConfig
+from lab.train import (
+    STOPPED_BY_USER,
+    BatchEvent,
+    EndEvent,
+    EpochEvent,
+    TrainControl,
+    fit,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPING = "stopping"
+STOPPED = "stopped"
+FINISHED = "finished"
+FAILED = "failed"
+# States in which a job still holds (or waits for) training resources.
+ACTIVE_STATES = frozenset({QUEUED, RUNNING, PAUSED, STOPPING})
+ENDED_STATES = frozenset({STOPPED, FINISHED, FAILED})
+
+MAX_JOBS_ENV = "CIFAR_LAB_MAX_JOBS"
+IDLE_PAUSE_ENV = "CIFAR_LAB_IDLE_PAUSE_S"
+# Long enough that a browser throttling a background tab's timers never trips it.
+DEFAULT_IDLE_PAUSE_S = 900.0
+# Weight of the previous value in the exponential moving average of per-batch losses.
+LOSS_SMOOTHING = 0.9
+
+
+def default_max_running(device: torch.device) -> int:
+    """``CIFAR_LAB_MAX_JOBS`` if set, else 1 on a CPU and 2 on a GPU."""
+    configured = os.environ.get(MAX_JOBS_ENV, "").strip()
+    if configured:
+        try:
+            value = int(configured)
+        except ValueError as error:
+            raise ConfigError(
+                f"{MAX_JOBS_ENV} must be a whole number, got {configured!r}"
+            ) from error
+        if value < 1:
+            raise ConfigError(f"{MAX_JOBS_ENV} must be at least 1, got {value}")
+        return value
+    return 1 if device.type == "cpu" else 2
+
+
+def default_idle_pause_s() -> float:
+    """``CIFAR_LAB_IDLE_PAUSE_S`` if set, else 15 minutes."""
+    configured = os.environ.get(IDLE_PAUSE_ENV, "").strip()
+    if not configured:
+        return DEFAULT_IDLE_PAUSE_S
+    try:
+        value = float(configured)
+    except ValueError as error:
+        raise ConfigError(
+            f"{IDLE_PAUSE_ENV} must be a number of seconds, got {configured!r}"
+        ) from error
+    if not value > 0:
+        raise ConfigError(f"{IDLE_PAUSE_ENV} must be > 0 seconds, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class BatchLoss:
+    """One optimiser step's loss and its running (bias-corrected) exponential average."""
+
+    step: int
+    epoch: int
+    loss: float
+    smoothed: float
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """Everything a page shows about one job, copied under the manager's lock."""
+
+    job_id: str
+    run_dir: Path
+    state: str
+    config: RunConfig
+    owner: str | None
+    epoch: int  # the epoch being trained (or the last one completed)
+    epochs: int
+    batch: int
+    batches: int
+    progress: float  # 0 to 1 over all epochs
+    images_per_s: float | None
+    eta_s: float | None  # at most this long: early stopping may end the run sooner
+    history: tuple[dict, ...]
+    batch_losses: tuple[BatchLoss, ...]
+    best_epoch: int | None
+    best_value: float | None
+    patience_counter: int
+    patience: int
+    reason: str | None  # why the run ended, or why it was paused automatically
+    error: str | None
+    queue_position: int | None  # 1 = next to start
+    metrics: dict
+
+    @property
+    def run_name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def monitor(self) -> str:
+        return self.config.train.monitor
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in (PAUSED, STOPPED)
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.reason and self.reason.startswith("diverged"))
+
+
+@dataclass
+class _Job:
+    """Mutable job record; only touched with the manager's lock held."""
+
+    job_id: str
+    run_dir: Path
+    config: RunConfig
+    owner: str | None
+    splits: Splits | None
+    dataset: Dataset | None
+    control: TrainControl = field(default_factory=TrainControl)
+    state: str = QUEUED
+    # True from the start of a training thread until it has recorded how the run ended: only
+    # then can a pause be lifted or a stop be requested through ``control``.
+    training: bool = False
+    epoch: int = 0
+    batch: int = 0
+    batches: int = 0
+    images_per_s: float | None = None
+    history: list[dict] = field(default_factory=list)
+    batch_losses: list[BatchLoss] = field(default_factory=list)
+    loss_average: float = 0.0
+    best_epoch: int | None = None
+    best_value: float | None = None
+    patience_counter: int = 0
+    reason: str | None = None
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)
+    last_watched: float = field(default_factory=time.monotonic)
+    # Training time excluding pauses, and the progress when the current stretch began, for ETA.
+    active_s: float = 0.0
+    active_since: float | None = None
+    progress_at_start: float = 0.0
+
+    def progress(self) -> float:
+        epochs = self.config.train.epochs
+        done = len(self.history)
+        if self.batches and self.epoch == done + 1:
+            return min(1.0, (done + self.batch / self.batches) / epochs)
+        return min(1.0, done / epochs)
+
+    def eta_s(self, now: float) -> float | None:
+        active = self.active_s + (now - self.active_since if self.active_since else 0.0)
+        progress = self.progress()
+        gained = progress - self.progress_at_start
+        if self.state != RUNNING or gained <= 0 or active <= 0:
+            return None
+        return active * (1.0 - progress) / gained
+
+
+class JobManager:
+    """Runs training jobs in background threads, with a cap, a queue and an idle pause."""
+
+    def __init__(
+        self,
+        *,
+        max_running: int | None = None,
+        idle_pause_s: float | None = None,
+        device: torch.device | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.device = device or pick_device()
+        self.max_running = max_running or default_max_running(self.device)
+        self.idle_pause_s = idle_pause_s or default_idle_pause_s()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[str, _Job] = {}
+        self._queue: list[str] = []
+        self._ids = itertools.count(1)
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        config: RunConfig,
+        runs_dir: Path,
+        *,
+        name: str | None = None,
+        splits: Splits | None = None,
+        dataset: Dataset | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Queue a new run in a fresh folder of ``runs_dir``; returns the job id.
+
+        ``splits`` (or a loaded ``dataset`` to split) saves the thread from loading the data
+        again; without either it loads ``config.data.source`` itself.
+        """
+        run_dir = runs.create_run_dir(Path(runs_dir), name, prefix=config.preset or "run")
+        return self._add(_Job(self._new_id(), run_dir, config, owner, splits, dataset))
+
+    def resume_run(
+        self, run_dir: Path, *, dataset: Dataset | None = None, owner: str | None = None
+    ) -> str:
+        """Queue the continuation of an unfinished run folder (from its ``last.pt``)."""
+        from lab.checkpoint import read_checkpoint
+
+        run_dir = Path(run_dir)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.run_dir == run_dir and job.state in ACTIVE_STATES:
+                    raise LabError(f"run {run_dir.name} is already being trained")
+        state = read_checkpoint(run_dir / runs.LAST)
+        if state.get("finished"):
+            raise LabError(f"run {run_dir.name} has already finished: {state.get('reason')}")
+        config = RunConfig.from_dict(state["config"])
+        job = _Job(self._new_id(), run_dir, config, owner, None, dataset)
+        job.history = list(state["history"])
+        job.epoch = len(job.history)
+        stopping = state["early_stopping"]
+        job.best_epoch = stopping["best_epoch"] or None
+        job.best_value = stopping["best"]
+        job.patience_counter = stopping["counter"]
+        return self._add(job)
+
+    def pause(self, job_id: str) -> None:
+        """Pause a running job between two batches; its slot goes to the next queued job."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.state == QUEUED:
+                self._queue.remove(job_id)
+                job.state = PAUSED
+            elif job.state == RUNNING:
+                job.control.pause()
+                self._mark_inactive(job)
+                job.state = PAUSED
+                job.reason = None
+            self._schedule()
+
+    def resume(self, job_id: str) -> None:
+        """Resume a paused or stopped job: it queues for a slot and continues where it was."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.state not in (PAUSED, STOPPED):
+                return
+            job.state = QUEUED
+            job.reason = None
+            job.last_watched = self._clock()
+            self._queue.append(job_id)
+            self._schedule()
+
+    def stop(self, job_id: str) -> None:
+        """Stop a job at the next batch; its completed epochs stay in the run folder."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.state not in (QUEUED, RUNNING, PAUSED):
+                return
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            if job.training:
+                job.control.request_stop()
+                self._mark_inactive(job)
+                job.state = STOPPING
+            else:
+                job.state, job.reason = STOPPED, STOPPED_BY_USER
+            self._schedule()
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def snapshot(self, job_id: str, *, watch: bool = True) -> JobSnapshot:
+        """The job's current state. ``watch`` records that someone is looking at it, which keeps
+        it from being paused as idle."""
+        with self._lock:
+            job = self._job(job_id)
+            if watch:
+                job.last_watched = self._clock()
+            return self._snapshot(job)
+
+    def has_job(self, job_id: str | None) -> bool:
+        with self._lock:
+            return job_id is not None and job_id in self._jobs
+
+    def jobs(self) -> list[JobSnapshot]:
+        """Every job, newest first, without marking them as watched."""
+        with self._lock:
+            return [self._snapshot(job) for job in reversed(self._jobs.values())]
+
+    def job_for_run(self, run_dir: Path) -> JobSnapshot | None:
+        """The newest job that trains (or trained) ``run_dir``, if any."""
+        run_dir = Path(run_dir)
+        with self._lock:
+            for job in reversed(self._jobs.values()):
+                if job.run_dir == run_dir:
+                    return self._snapshot(job)
+        return None
+
+    def wait(self, job_id: str, timeout: float, states: frozenset[str] = ENDED_STATES) -> str:
+        """Block until the job is in one of ``states`` (default: ended) or ``timeout`` passes;
+        returns the state it is in then."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._job(job_id).state not in states:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 0.5))
+            return self._job(job_id).state
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Stop every job and wait for their threads (for shutdown and tests)."""
+        with self._lock:
+            ids = list(self._jobs)
+        for job_id in ids:
+            self.stop(job_id)
+        for job_id in ids:
+            self.wait(job_id, timeout)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return f"job-{next(self._ids)}"
+
+    def _add(self, job: _Job) -> str:
+        with self._lock:
+            job.last_watched = self._clock()
+            self._jobs[job.job_id] = job
+            self._queue.append(job.job_id)
+            self._schedule()
+        return job.job_id
+
+    def _job(self, job_id: str) -> _Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise LabError(
+                f"no training job {job_id!r} in this app (it may have restarted)"
+            ) from None
+
+    def _is_idle(self, job: _Job) -> bool:
+        return self._clock() - job.last_watched > self.idle_pause_s
+
+    def _idle_reason(self) -> str:
+        return f"paused automatically: nobody watched it for {self.idle_pause_s:.0f} s"
+
+    def _mark_inactive(self, job: _Job) -> None:
+        if job.active_since is not None:
+            job.active_s += self._clock() - job.active_since
+            job.active_since = None
+
+    def _schedule(self) -> None:
+        """Start queued jobs while slots are free (lock held)."""
+        busy = sum(1 for job in self._jobs.values() if job.state in (RUNNING, STOPPING))
+        while self._queue and busy < self.max_running:
+            job = self._jobs[self._queue.pop(0)]
+            if self._is_idle(job):
+                job.state, job.reason = PAUSED, self._idle_reason()
+                continue
+            job.state = RUNNING
+            job.active_since = self._clock()
+            job.progress_at_start = job.progress()
+            if job.training:
+                job.control.resume()  # its thread is waiting between two batches
+            else:
+                job.control = TrainControl()
+                job.training = True
+                threading.Thread(
+                    target=self._train, args=(job,), name=f"cifar-lab-{job.job_id}", daemon=True
+                ).start()
+            busy += 1
+        self._changed.notify_all()
+
+    def _train(self, job: _Job) -> None:
+        """Thread body: fit (or resume) the run, then record how it ended in one step."""
+        ended, reason, error = FAILED, None, "the training thread ended unexpectedly"
+        metrics: dict | None = None
+        try:
+            splits = job.splits
+            if splits is None:
+                dataset = job.dataset
+                if dataset is None or dataset.source != job.config.data.source:
+                    dataset = load_dataset(job.config.data.source)
+                splits = make_splits(dataset, job.config.data)
+                with self._lock:
+                    job.splits, job.dataset = splits, None
+            result = fit(
+                job.config,
+                job.run_dir,
+                splits=splits,
+                resume=(job.run_dir / runs.LAST).exists(),
+                control=job.control,
+                callbacks=(lambda event: self._on_event(job, event),),
+                device=self.device,
+            )
+            ended = STOPPED if result.reason == STOPPED_BY_USER else FINISHED
+            reason, error, metrics = result.reason, None, result.metrics
+        except LabError as failure:
+            error = str(failure)
+        except Exception as failure:  # the job must always end in a state the page can show
+            log.exception("training job %s crashed", job.job_id)
+            error = f"{type(failure).__name__}: {failure}"
+        finally:
+            with self._lock:
+                job.training = False
+                job.state, job.reason, job.error = ended, reason, error
+                if metrics is not None:
+                    job.metrics = dict(metrics)
+                self._mark_inactive(job)
+                if ended != STOPPED:
+                    job.splits = None  # only a stopped job can resume; free its copy of the data
+                self._schedule()
+
+    def _on_event(self, job: _Job, event: object) -> None:
+        """Training-thread callback: fold an engine event into the job record."""
+        with self._lock:
+            if isinstance(event, BatchEvent):
+                job.epoch, job.batch, job.batches = event.epoch, event.batch, event.batches
+                job.images_per_s = event.images_per_s
+                if math.isfinite(event.loss):
+                    step = len(job.batch_losses) + 1
+                    job.loss_average = (
+                        LOSS_SMOOTHING * job.loss_average + (1 - LOSS_SMOOTHING) * event.loss
+                    )
+                    smoothed = job.loss_average / (1 - LOSS_SMOOTHING**step)
+                    job.batch_losses.append(BatchLoss(step, event.epoch, event.loss, smoothed))
+                if job.state == RUNNING and self._is_idle(job):
+                    job.control.pause()  # honoured before the next batch
+                    self._mark_inactive(job)
+                    job.state, job.reason = PAUSED, self._idle_reason()
+                    self._schedule()
+            elif isinstance(event, EpochEvent):
+                job.epoch, job.batch = event.epoch, job.batches
+                job.history.append(dict(event.row))
+                job.best_epoch = event.best_epoch or None
+                job.best_value = event.best_value
+                job.patience_counter = event.patience_counter
+            elif isinstance(event, EndEvent):
+                job.metrics = dict(event.metrics)
+            self._changed.notify_all()
+
+    def _snapshot(self, job: _Job) -> JobSnapshot:
+        position = self._queue.index(job.job_id) + 1 if job.job_id in self._queue else None
+        return JobSnapshot(
+            job_id=job.job_id,
+            run_dir=job.run_dir,
+            state=job.state,
+            config=job.config,
+            owner=job.owner,
+            epoch=job.epoch,
+            epochs=job.config.train.epochs,
+            batch=job.batch,
+            batches=job.batches,
+            progress=job.progress(),
+            images_per_s=job.images_per_s,
+            eta_s=job.eta_s(self._clock()),
+            history=tuple(job.history),
+            batch_losses=tuple(job.batch_losses),
+            best_epoch=job.best_epoch,
+            best_value=job.best_value,
+            patience_counter=job.patience_counter,
+            patience=job.config.train.patience,
+            reason=job.reason,
+            error=job.error,
+            queue_position=position,
+            metrics=dict(job.metrics),
+        )

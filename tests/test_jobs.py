@@ -1,0 +1,160 @@
+"""The background job manager against the real training engine on the tiny image folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import jobs, runs
+from lab.device import pick_device
+from lab.jobs import JobManager
+from lab.presets import preset_config
+
+
+def tiny_config(source: Path, epochs: int, patience: int | None = None, batch_size: int = 16):
+    """cpu-fast at the smallest width: a few milliseconds per batch on the tiny folder."""
+    return preset_config("cpu-fast", str(source)).with_overrides(
+        model={"width": 0.125},
+        train={
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "patience": epochs if patience is None else patience,
+            "eval_batch_size": 64,
+            "tta_flip": False,
+        },
+    )
+
+
+def wait_until(condition, timeout: float = 60.0, interval: float = 0.05):
+    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def manager():
+    made = JobManager(max_running=1, idle_pause_s=600, device=pick_device("cpu"))
+    yield made
+    made.stop_all()
+
+
+def test_a_job_trains_in_the_background_and_its_history_grows(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=3), tmp_path, name="grow")
+    seen_lengths = set()
+
+    def finished():
+        snap = manager.snapshot(job_id)
+        seen_lengths.add(len(snap.history))
+        return snap.state == jobs.FINISHED
+
+    wait_until(finished, interval=0.01)
+    snap = manager.snapshot(job_id)
+    assert snap.error is None
+    assert [row["epoch"] for row in snap.history] == [1, 2, 3]
+    assert len(seen_lengths) >= 2  # polled while it trained, not only after
+    assert snap.progress == 1.0
+    assert snap.batch_losses and snap.batch_losses[-1].step == len(snap.batch_losses)
+    assert snap.images_per_s and snap.images_per_s > 0
+    assert snap.best_epoch in (1, 2, 3)
+    assert snap.reason == snap.metrics["reason"] and "3" in snap.reason
+    assert snap.metrics["epochs_run"] == 3
+    assert snap.run_dir == tmp_path / "grow"
+    assert (snap.run_dir / runs.BEST).exists() and (snap.run_dir / runs.LAST).exists()
+
+
+def test_stop_stops_and_resume_continues_from_last_checkpoint(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= 2)
+    manager.stop(job_id)
+    assert manager.wait(job_id, 60) == jobs.STOPPED
+    stopped = manager.snapshot(job_id)
+    assert stopped.reason == "stopped by user" and stopped.resumable
+    time.sleep(0.3)
+    assert len(manager.snapshot(job_id).history) == len(stopped.history)  # really stopped
+
+    manager.resume(job_id)
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= len(stopped.history) + 2)
+    manager.stop(job_id)
+    manager.wait(job_id, 60)
+    epochs = runs.read_history(stopped.run_dir)["epoch"].tolist()
+    assert epochs == list(range(1, len(epochs) + 1))  # one continuous history
+    assert len(epochs) >= len(stopped.history) + 2
+
+
+def test_pause_holds_the_job_and_resume_releases_it(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= 1)
+    manager.pause(job_id)
+    assert manager.snapshot(job_id).state == jobs.PAUSED
+    time.sleep(0.5)  # the batch in flight (and at most its epoch's evaluation) completes
+    held = manager.snapshot(job_id)
+    time.sleep(0.5)
+    assert len(manager.snapshot(job_id).batch_losses) == len(held.batch_losses)
+    manager.resume(job_id)
+    assert manager.snapshot(job_id).state == jobs.RUNNING
+    wait_until(lambda: len(manager.snapshot(job_id).batch_losses) > len(held.batch_losses))
+
+
+def test_cap_of_one_queues_the_second_job_in_its_own_folder(manager, tiny_folder, tmp_path):
+    first = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path, owner="tab-a")
+    second = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path, owner="tab-b")
+    waiting = manager.snapshot(second)
+    assert manager.snapshot(first).state == jobs.RUNNING
+    assert waiting.state == jobs.QUEUED and waiting.queue_position == 1
+    assert waiting.run_dir != manager.snapshot(first).run_dir
+    wait_until(lambda: len(manager.snapshot(first).history) >= 1)
+    assert manager.snapshot(second).state == jobs.QUEUED  # still waiting while the first trains
+
+    manager.stop(first)
+    assert manager.wait(second, 60) == jobs.FINISHED
+    assert (waiting.run_dir / runs.BEST).exists()
+    assert manager.snapshot(first).state == jobs.STOPPED
+
+
+def test_a_job_nobody_polls_is_paused_and_can_be_resumed(tiny_folder, tmp_path):
+    manager = JobManager(max_running=1, idle_pause_s=1.0, device=pick_device("cpu"))
+    try:
+        job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+        queued = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path)
+        # Nobody watches either job: the running one pauses itself, and the queued one is
+        # paused instead of being started in its place.
+        assert manager.wait(job_id, 60, states=frozenset({jobs.PAUSED})) == jobs.PAUSED
+        idle = manager.snapshot(job_id, watch=False)
+        assert idle.reason.startswith("paused automatically")
+        wait_until(lambda: manager.snapshot(queued, watch=False).state == jobs.PAUSED)
+        time.sleep(0.5)
+        assert len(manager.snapshot(job_id, watch=False).batch_losses) == len(idle.batch_losses)
+
+        manager.resume(job_id)
+        wait_until(lambda: len(manager.snapshot(job_id).batch_losses) > len(idle.batch_losses))
+        assert manager.snapshot(job_id).state == jobs.RUNNING
+    finally:
+        manager.stop_all()
+
+
+def test_an_impossible_config_fails_with_the_engine_message(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=1, batch_size=4096), tmp_path)
+    assert manager.wait(job_id, 60) == jobs.FAILED
+    assert "batch_size 4096 is larger than the training split" in manager.snapshot(job_id).error
+
+
+def test_an_unfinished_run_folder_resumes_in_a_new_manager(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=4), tmp_path)
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= 1)
+    manager.stop(job_id)
+    manager.wait(job_id, 60)
+    run_dir = manager.snapshot(job_id).run_dir
+    done = len(manager.snapshot(job_id).history)
+
+    fresh = JobManager(max_running=1, idle_pause_s=600, device=pick_device("cpu"))
+    resumed = fresh.resume_run(run_dir)
+    assert fresh.snapshot(resumed).history[-1]["epoch"] == done
+    assert fresh.wait(resumed, 60) == jobs.FINISHED
+    assert [row["epoch"] for row in fresh.snapshot(resumed).history] == [1, 2, 3, 4]

@@ -1,0 +1,132 @@
+"""The Augmentations page's pieces: the images to augment, K random draws of each with the
+parameters they used, and loading a JSON config into the controls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lab.augment import AugmentConfig, apply_reference, describe_params, sample_params
+from lab.data import Dataset
+from lab.errors import ConfigError, LabError
+from lab.predict import network_view, open_image
+from ui import state
+from ui.images import tensor_picture, upscale
+
+# Uploaded photos are shrunk to this side for the preview: the transforms are the same, and a
+# 12-megapixel photo would take seconds per draw.
+PREVIEW_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Source:
+    """One image to augment, with a title for its row."""
+
+    title: str
+    image: Image.Image
+
+
+def dataset_images(dataset: Dataset, count: int, seed: int, class_name: str | None) -> list[Source]:
+    """``count`` random training images, of one class when ``class_name`` is given."""
+    labels = dataset.train.labels.numpy()
+    pool = (
+        np.flatnonzero(labels == dataset.classes.index(class_name))
+        if class_name
+        else np.arange(len(labels))
+    )
+    picked = np.random.default_rng(seed).choice(pool, size=min(count, len(pool)), replace=False)
+    return [
+        Source(
+            f"{dataset.classes[labels[i]]} (training image {i})",
+            Image.fromarray(dataset.train.images[i].permute(1, 2, 0).numpy()),
+        )
+        for i in picked
+    ]
+
+
+def uploaded_images(files: list) -> tuple[list[Source], list[str]]:
+    """Decoded uploads (shrunk for the preview) and one message per file that was refused."""
+    sources, errors = [], []
+    for file in files:
+        try:
+            image = open_image(file.getvalue(), file.name)
+        except LabError as error:
+            errors.append(str(error))
+            continue
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        sources.append(Source(file.name, image))
+    return sources, errors
+
+
+def original(source: Source) -> np.ndarray:
+    """The untouched image, enlarged like the draws beside it."""
+    return upscale(np.asarray(source.image))
+
+
+def describe(config: AugmentConfig, params: dict, index: int) -> str:
+    """The parameters one draw used, for the transforms that are switched on."""
+    p = describe_params(params, index)
+    parts = []
+    if config.hflip_p:
+        parts.append("flipped" if p["flip"] else "not flipped")
+    if config.rotation:
+        parts.append(f"angle {p['angle']:+.1f}°")
+    if config.translate:
+        parts.append(
+            f"offset ({p['dx'] - config.translate:+d}, {p['dy'] - config.translate:+d}) px"
+        )
+    for name in ("brightness", "contrast", "saturation"):
+        if getattr(config, name):
+            parts.append(f"{name} ×{p[name]:.2f}")
+    if config.erase_p:
+        parts.append(f"erased {p['erase_h']}x{p['erase_w']} px" if p["erase"] else "not erased")
+    return " · ".join(parts) or "no random transform"
+
+
+def draws(
+    source: Source,
+    config: AugmentConfig,
+    count: int,
+    seed: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    show_tensor: bool,
+) -> list[tuple[np.ndarray, str]]:
+    """``count`` random draws of ``config`` on one image: (picture, caption) each."""
+    size = (source.image.height, source.image.width)
+    params = sample_params(config, count, size, torch.Generator().manual_seed(seed))
+    out = []
+    for index in range(count):
+        tensor = apply_reference(source.image, config, params, index, mean, std)
+        if show_tensor and config.normalize:
+            picture = tensor_picture(tensor)
+        elif config.normalize:
+            picture = network_view(tensor, mean, std)
+        else:
+            picture = (tensor.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        out.append((upscale(picture), describe(config, params, index)))
+    return out
+
+
+def load_json_upload() -> None:
+    """Callback of the JSON uploader: move the controls to the uploaded config."""
+    file = state.value(state.AUG_JSON_UPLOAD)
+    if file is None:
+        return
+    try:
+        values = json.loads(file.getvalue().decode("utf-8"))
+        if not isinstance(values, dict):
+            raise ConfigError("the file must hold a JSON object of augmentation settings")
+        config = AugmentConfig.from_dict(values)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        state.set_augment_message("error", f"{file.name} is not valid JSON: {error}")
+        return
+    except (ConfigError, TypeError) as error:
+        state.set_augment_message("error", f"{file.name}: {error}")
+        return
+    state.set_augment_widgets(config)
+    state.set_augment_message("success", f"Loaded the settings of {file.name}.")
