@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: app test lint format clean
+.PHONY: app test screenshots format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: $(STAMP)
+	bash scripts/install-browser.sh
+	$(BIN)/python scripts/screenshots.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,0 +1,300 @@
+"""Drive CIFAR Lab in Debian's Chromium with Playwright: launching the browser, moving between
+pages, waiting for the app, and reading what it shows. Shared by the end-to-end tests
+(`tests/e2e`) and `scripts/screenshots.py`.
+
+Widgets are found by their ``key`` (Streamlit puts ``st-key-<key>`` on a keyed widget's
+container; the keys are the constants of ``ui/state.py``), charts by their title or axis text,
+and chart data is read from the ARIA labels Vega writes on every mark (``class: cat; images:
+20; split: train``), so the tests check what is drawn, not how.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+)
+# Playwright's default for one action (a click, a fill); the waits below take their own bound.
+ACTION_TIMEOUT_MS = 60_000
+MAIN = '[data-testid="stMain"]'
+SIDEBAR = '[data-testid="stSidebar"]'
+CHART = '[data-testid="stVegaLiteChart"]'
+EXCEPTION = '[data-testid="stException"]'
+
+T = TypeVar("T")
+
+
+@contextmanager
+def chromium_page(user_data_dir: Path, width: int = 1600, height: int = 1000) -> Iterator[Page]:
+    """A page of a headless Chromium with a fresh profile in ``user_data_dir``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(user_data_dir),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=list(CHROMIUM_ARGS),
+            viewport={"width": width, "height": height},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(ACTION_TIMEOUT_MS)
+            yield page
+        finally:
+            context.close()
+
+
+def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.25) -> T:
+    """Call ``check`` until it returns something truthy and return that; fail after
+    ``timeout_s`` with ``what`` and the last value it returned."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f} s for {what}; last seen: {value!r}")
+        time.sleep(interval_s)
+
+
+# --- the app's state ---------------------------------------------------------------------------
+
+
+def exceptions(page: Page) -> list[str]:
+    """The texts of the Streamlit exception boxes on the page (none, normally)."""
+    return [box.inner_text() for box in page.locator(EXCEPTION).all()]
+
+
+def assert_no_exception(page: Page, where: str) -> None:
+    found = exceptions(page)
+    assert not found, f"Streamlit exception on {where}:\n" + "\n---\n".join(found)
+
+
+def settled(page: Page) -> bool:
+    """True when no element of the page is stale (left from the previous script run): the
+    last rerun has drawn everything it draws."""
+    return page.locator(f'{MAIN} [data-stale="true"]').count() == 0
+
+
+def wait_settled(page: Page, timeout_s: float = 60) -> None:
+    """Wait until two looks a moment apart find nothing stale (a rerun that starts right after
+    another leaves nothing stale for an instant)."""
+
+    def twice() -> bool:
+        if not settled(page):
+            return False
+        time.sleep(0.3)
+        return settled(page)
+
+    wait_until(twice, timeout_s, "the page to finish its rerun")
+
+
+def page_text(page: Page) -> str:
+    """What the user reads: the main area, then the sidebar."""
+    parts = []
+    for selector in (MAIN, SIDEBAR):
+        locator = page.locator(selector)
+        if locator.count():
+            parts.append(locator.first.inner_text())
+    return "\n\n==== sidebar ====\n\n".join(parts)
+
+
+# --- moving around -----------------------------------------------------------------------------
+
+
+def open_app(page: Page, url: str, title: str = "Dataset", timeout_s: float = 120) -> None:
+    """Load the app (the Dataset page by default) and wait for the page's title."""
+    page.goto(url)
+    wait_title(page, title, timeout_s)
+
+
+def wait_title(page: Page, title: str, timeout_s: float = 60) -> None:
+    heading = page.locator(f"{MAIN} h1").filter(has_text=re.compile(rf"^\s*{re.escape(title)}"))
+    heading.first.wait_for(timeout=timeout_s * 1000)
+
+
+def go_to(page: Page, title: str, timeout_s: float = 60) -> None:
+    """Switch page the way a user does, with the sidebar's navigation (the session and its
+    training job stay; ``page.goto`` would open a new session)."""
+    link = page.locator('[data-testid="stSidebarNavLink"]').filter(
+        has_text=re.compile(rf"{re.escape(title)}\s*$")
+    )
+    link.first.click()
+    wait_title(page, title, timeout_s)
+
+
+def widget(page: Page, key: str) -> Locator:
+    """The container of the widget drawn with ``key=key``."""
+    return page.locator(f"{MAIN} .st-key-{key}, {SIDEBAR} .st-key-{key}").first
+
+
+def slider(page: Page, key: str) -> Locator:
+    """The (visually hidden) range input of a slider or select slider."""
+    return widget(page, key).locator('input[type="range"]')
+
+
+def selected(page: Page, key: str) -> str:
+    """The option a selectbox shows."""
+    return widget(page, key).locator('input[role="combobox"]').input_value()
+
+
+def press_slider(page: Page, key: str, *keys: str) -> str:
+    """Move a slider with the keyboard (``Home``, ``End``, ``ArrowRight`` ...), as a user can,
+    and return the value it shows afterwards."""
+    thumb = slider(page, key)
+    thumb.focus()
+    for name in keys:
+        thumb.press(name)
+    return thumb.get_attribute("aria-valuetext") or ""
+
+
+def set_slider(page: Page, key: str, value: str, timeout_s: float = 30) -> None:
+    """Move a slider to the option shown as ``value`` by stepping from its start."""
+    thumb = slider(page, key)
+    thumb.focus()
+    thumb.press("Home")
+    minimum, maximum = float(thumb.get_attribute("min")), float(thumb.get_attribute("max"))
+    for _ in range(int(maximum - minimum) + 1):
+        if thumb.get_attribute("aria-valuetext") == value:
+            break
+        thumb.press("ArrowRight")
+    wait_until(
+        lambda: thumb.get_attribute("aria-valuetext") == value,
+        timeout_s,
+        f"slider {key} to show {value}",
+    )
+
+
+def metric(page: Page, label: str) -> str:
+    """The value an ``st.metric`` with this label shows ("" while there is none)."""
+    found = page.locator(f'{MAIN} [data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)
+    )
+    if not found.count():
+        return ""
+    return found.first.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def alerts(page: Page) -> list[str]:
+    """The texts of the info, success, warning and error boxes of the main area."""
+    return [box.inner_text() for box in page.locator(f'{MAIN} [data-testid="stAlert"]').all()]
+
+
+def button(page: Page, label: str) -> Locator:
+    """A button of the main area by its label (icons are ligature text before the label)."""
+    return (
+        page.locator(f"{MAIN} button").filter(has_text=re.compile(rf"{re.escape(label)}\s*$")).first
+    )
+
+
+# --- reading charts, tables and images ----------------------------------------------------------
+
+
+def charts(page: Page, text: str | None = None) -> Locator:
+    """The Vega-Lite charts of the main area, optionally only those whose text (title, axis
+    titles, labels) contains ``text``."""
+    found = page.locator(f"{MAIN} {CHART}")
+    return found.filter(has_text=text) if text else found
+
+
+def marks(chart: Locator, role: str) -> list[dict[str, str]]:
+    """The data of every mark of one kind (``bar``, ``point``, ``rect mark`` ...) in a chart,
+    parsed from Vega's ARIA labels: ``"class: cat; images: 20"`` -> ``{"class": "cat", ...}``."""
+    labels = chart.evaluate(
+        """(element, role) => Array.from(element.querySelectorAll('[aria-roledescription]'))
+            .filter(mark => mark.getAttribute('aria-roledescription') === role)
+            .map(mark => mark.getAttribute('aria-label') || '')""",
+        role,
+    )
+    parsed = []
+    for label in labels:
+        fields = (part.partition(": ") for part in label.split("; "))
+        parsed.append({name.strip(): value.strip() for name, _, value in fields})
+    return parsed
+
+
+def line_points(chart: Locator) -> int:
+    """Points on the longest line of a chart, 0 while there is no such chart (line marks carry
+    one ARIA label for all their points, so this counts the vertices of the SVG path)."""
+    if not chart.count():
+        return 0
+    return chart.first.evaluate(
+        """element => Math.max(0, ...Array.from(element.querySelectorAll('.mark-line path'))
+            .map(path => (path.getAttribute('d') || '').split('L').length))"""
+    )
+
+
+def number(text: str) -> float:
+    """``"25.000000%"`` -> 0.25, ``"20"`` -> 20.0."""
+    text = text.strip().replace(",", "")
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+
+
+def table_rows(frame: Locator) -> list[dict[str, str]]:
+    """The rows an ``st.dataframe`` shows, read from the accessible table Streamlit's grid
+    keeps inside its canvas (only the cells in view: keep the viewport wide enough)."""
+    return frame.evaluate(
+        """element => {
+            const table = element.querySelector('table[role="grid"]');
+            if (!table) return [];
+            const headers = Array.from(table.querySelectorAll('th')).map(th => th.textContent);
+            return Array.from(table.querySelectorAll('tbody tr')).map(row => {
+                const cells = Array.from(row.querySelectorAll('td')).map(td => td.textContent);
+                return Object.fromEntries(headers.map((name, i) => [name, cells[i]]));
+            });
+        }"""
+    )
+
+
+def settled_images(page: Page) -> list[dict] | None:
+    """The main area's images once a rerun has drawn them all and every one has loaded; None
+    before (or when there is none)."""
+    if not settled(page):
+        return None
+    shown = images(page.locator(MAIN))
+    return shown if shown and all(image["loaded"] for image in shown) else None
+
+
+def chart_marks(page: Page, role: str, field: str) -> list[dict[str, str]]:
+    """The data of the ``role`` marks (see ``marks``) of the first chart of the main area that
+    has such marks with ``field`` in their data; [] while there is none."""
+    for chart in charts(page).all():
+        found = [mark for mark in marks(chart, role) if field in mark]
+        if found:
+            return found
+    return []
+
+
+def images(scope: Locator) -> list[dict]:
+    """Every ``st.image`` in ``scope``: its source URL, caption, whether it has loaded, and
+    its natural width and height."""
+    return scope.evaluate(
+        """element => Array.from(element.querySelectorAll('[data-testid="stImage"]')).map(box => {
+            const img = box.querySelector('img');
+            const caption = box.querySelector('[data-testid="stImageCaption"]');
+            return {
+                src: img ? img.getAttribute('src') : '',
+                caption: caption ? caption.innerText.trim() : '',
+                loaded: Boolean(img && img.complete && img.naturalWidth > 0),
+                width: img ? img.naturalWidth : 0,
+                height: img ? img.naturalHeight : 0,
+            };
+        })"""
+    )

@@ -1,0 +1,168 @@
+"""Take the README's screenshots: one small WebP image per page of the lab, in docs/screenshots/.
+
+Starts the app the way the browser tests do (a small copy of the real data, a fresh runs
+folder, a free port), walks through the pages in Debian's Chromium, trains a short cpu-fast run
+on the Train page and uses it on the Checkpoints and Classify pages. Re-run it whenever the UI
+changes:
+
+    CIFAR_LAB_DATA=../shared/data/cifar10-jpeg .venv/bin/python scripts/screenshots.py
+
+Needs /usr/bin/chromium (scripts/install-browser.sh) and the playwright package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from lab_browser import (
+    CHROMIUM,
+    MAIN,
+    alerts,
+    assert_no_exception,
+    button,
+    chart_marks,
+    charts,
+    chromium_page,
+    go_to,
+    open_app,
+    press_slider,
+    set_slider,
+    settled_images,
+    wait_settled,
+    wait_until,
+    widget,
+)
+from lab_server import REPO, LabServer, is_image_folder, make_subset
+from PIL import Image
+
+OUT = REPO / "docs" / "screenshots"
+WIDTH, HEIGHT = 1200, 800
+MAX_BYTES = 150_000
+RUN_NAME = "tour"
+TIMEOUT_S = 120
+TRAIN_TIMEOUT_S = 600
+
+
+def save(page, name: str, out: Path) -> Path:
+    """The visible part of the page as ``name``.webp, at the best quality that keeps the file
+    under MAX_BYTES (downscaled if even the lowest quality is too big)."""
+    assert_no_exception(page, name)
+    picture = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    path = out / f"{name}.webp"
+    for scale in (1.0, 0.85, 0.7):
+        shown = picture.resize((round(picture.width * scale), round(picture.height * scale)))
+        for quality in (85, 75, 65, 55):
+            buffer = io.BytesIO()
+            shown.save(buffer, "WEBP", quality=quality, method=6)
+            if buffer.tell() <= MAX_BYTES:
+                path.write_bytes(buffer.getvalue())
+                print(f"{path}: {shown.width}x{shown.height}, {buffer.tell():,} bytes")
+                return path
+    raise RuntimeError(f"{name}: no WebP under {MAX_BYTES:,} bytes")
+
+
+def scroll_to(page, locator) -> None:
+    """Put ``locator`` at the top of the window (and let the browser paint that)."""
+    locator.evaluate("element => element.scrollIntoView({block: 'start'})")
+    page.evaluate(
+        "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
+
+
+def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from ui import state  # the widget keys
+
+    open_app(page, server.url, "Dataset", TIMEOUT_S)
+    wait_until(lambda: charts(page).count() >= 2 and settled_images(page), TIMEOUT_S, "Dataset")
+    save(page, "1-dataset", out)
+
+    go_to(page, "Augmentations", TIMEOUT_S)
+    wait_until(lambda: settled_images(page), TIMEOUT_S, "the augmentation preview")
+    save(page, "2-augmentations", out)
+
+    go_to(page, "Train", TIMEOUT_S)
+    button(page, "Start").wait_for(timeout=TIMEOUT_S * 1000)
+    wait_settled(page)
+    set_slider(page, state.TRAIN_EPOCHS, str(epochs))
+    press_slider(page, state.TRAIN_PATIENCE, "End")
+    set_slider(page, state.TRAIN_BATCH_SIZE, "16")
+    name = widget(page, state.TRAIN_RUN_NAME).locator("input")
+    name.fill(RUN_NAME)
+    name.press("Enter")
+    wait_settled(page)
+    button(page, "Start").click()
+    wait_until(
+        lambda: any(f"Run {RUN_NAME}" in text for text in alerts(page)),
+        TRAIN_TIMEOUT_S,
+        "the run to finish",
+        interval_s=1,
+    )
+    wait_settled(page)
+    scroll_to(page, page.locator(f'{MAIN} [data-testid="stProgress"]').first)
+    save(page, "3-train", out)
+
+    go_to(page, "Checkpoints", TIMEOUT_S)
+    widget(page, state.CKPT_EVALUATE).locator("label").first.click()
+    wait_until(
+        lambda: chart_marks(page, "rect mark", "predicted"),
+        TIMEOUT_S,
+        "the confusion matrix",
+    )
+    wait_settled(page)
+    scroll_to(page, page.locator(f"{MAIN} h3").filter(has_text="One run").first)
+    save(page, "4-checkpoints", out)
+
+    go_to(page, "Classify", TIMEOUT_S)
+    classes = sorted(path.name for path in (subset / "test").iterdir())
+    shown_class = "cat" if "cat" in classes else classes[0]
+    picture = sorted((subset / "test" / shown_class).iterdir())[0]
+    upload = scratch / f"{shown_class}.png"
+    Image.open(picture).convert("RGB").save(upload)
+    widget(page, state.CLS_IMAGES).locator('input[type="file"]').set_input_files(str(upload))
+    wait_until(
+        lambda: chart_marks(page, "bar", "probability") and settled_images(page),
+        TIMEOUT_S,
+        "the top-5 chart",
+    )
+    scroll_to(page, widget(page, state.CLS_IMAGES))
+    save(page, "5-classify", out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("CIFAR_LAB_DATA", ""),
+        help="the CIFAR-10 image folder (default: CIFAR_LAB_DATA)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="default: docs/screenshots")
+    parser.add_argument("--train-per-class", type=int, default=50)
+    parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=4, help="of the run on the Train page")
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        sys.exit(f"no Chromium at {CHROMIUM}: run scripts/install-browser.sh")
+    data = Path(args.data).expanduser()
+    if not args.data or not is_image_folder(data):
+        sys.exit("give --data (or CIFAR_LAB_DATA): an image folder with train/ and test/")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cifar-lab-screenshots-") as scratch:
+        scratch = Path(scratch)
+        subset = make_subset(
+            data, scratch / "cifar10-subset", args.train_per_class, args.test_per_class
+        )
+        with (
+            LabServer(subset, scratch / "server") as server,
+            chromium_page(scratch / "profile", WIDTH, HEIGHT) as page,
+        ):
+            tour(page, server, subset, scratch, args.out, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
