@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lab.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -68,6 +70,8 @@ def wrap(model: nn.Module, context: DistContext, device: torch.device, sync_bn: 
     """DistributedDataParallel around ``model`` (optionally with SyncBatchNorm) when distributed."""
     if not context.enabled:
         return model
+    if sync_bn and device.type != "cuda":
+        raise ConfigError("sync_bn needs CUDA GPUs (PyTorch's SyncBatchNorm does not run on CPU)")
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [device.index] if device.type == "cuda" else None
