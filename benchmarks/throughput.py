@@ -105,6 +105,25 @@ def lab_steps(dataset, device: torch.device):
             yield len(y)
 
 
+def model_only_steps(device: torch.device):
+    """The lab's training step on one fixed, already-augmented batch: the ceiling the data
+    pipeline could reach if it cost nothing (where the remaining time goes)."""
+    precision = resolve_precision("auto", device)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("alexnet")).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, TrainConfig(batch_size=64, lr=1e-3), device)
+    x = torch.randn(64, 3, 227, 227, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (64,), device=device)
+    while True:
+        with autocast(device, precision):
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+        yield len(y)
+
+
 def timed(steps, count: int, device: torch.device) -> tuple[int, float]:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -126,7 +145,11 @@ def main() -> None:
     device = pick_device(args.device)
     print(f"machine: {machine()}")
     dataset = load_dataset(data_source())
-    sides = {"notebook": notebook_steps(dataset, device), "lab": lab_steps(dataset, device)}
+    sides = {
+        "notebook": notebook_steps(dataset, device),
+        "lab": lab_steps(dataset, device),
+        "model": model_only_steps(device),
+    }
     for steps in sides.values():
         timed(steps, args.warmup, device)
     totals = {name: [0, 0.0] for name in sides}
@@ -139,6 +162,10 @@ def main() -> None:
     rates = {name: images / seconds for name, (images, seconds) in totals.items()}
     print(f"notebook pipeline: {rates['notebook']:.1f} images/s (fp32, PIL, DataLoader)")
     print(f"lab engine:        {rates['lab']:.1f} images/s ({resolve_precision('auto', device)})")
+    print(
+        f"model step alone:  {rates['model']:.1f} images/s (no data pipeline: the engine reaches "
+        f"{rates['lab'] / rates['model']:.0%} of it; the rest of the time is the network itself)"
+    )
     print(
         f"notebook epoch of 50,000 images: {50_000 / rates['notebook'] / 60:.1f} min; "
         f"lab: {50_000 / rates['lab'] / 60:.1f} min"
