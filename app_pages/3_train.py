@@ -1,5 +1,6 @@
 """Train: a preset and its main settings, Start/Pause/Resume/Stop, and the run's live charts.
 
+Two expanders read the chosen network (layer table) and run a learning-rate range test.
 Training runs in a background job of the job manager, so it keeps going across reruns and page
 switches; this page only polls it (every 1.5 s while it is active)."""
 
@@ -9,7 +10,7 @@ from lab import jobs
 from lab.models import MODEL_NAMES
 from lab.presets import PRESET_NAMES
 from lab.train import MONITORS
-from ui import state, training
+from ui import insight_view, state, training
 from ui.cache import inference_device, job_manager
 from ui.data import require_dataset
 
@@ -78,6 +79,13 @@ with st.container(border=True):
     else:
         c[1].caption("Augmentation: the one made on the Augmentations page.")
         c[1].button("Use the preset's augmentation", on_click=state.set_train_augment, args=(None,))
+
+with st.expander("Model anatomy: layers, output shapes, parameters and FLOPs"):
+    insight_view.anatomy(model, state.train_values()["width"], len(dataset.classes))
+with st.expander("Learning-rate finder"):
+    insight_view.lr_finder(
+        state.train_values(), state.data_source(), augment, dataset, inference_device(), active
+    )
 
 b = st.columns([1, 1, 1, 1, 3])
 b[0].button(

@@ -1,11 +1,12 @@
-"""Checkpoints: every run in the runs folder, their curves overlaid, one run's confusion matrix
-and per-class accuracy, two runs side by side, download and delete."""
+"""Checkpoints: every run in the runs folder, their curves overlaid, one run's training dynamics
+(patience what-if, generalisation gap), its confusion matrix, per-class scores, calibration,
+errors and robustness, two runs side by side, run card export, download and delete."""
 
 import streamlit as st
 
 from lab.errors import LabError
 from lab.runs import list_runs
-from ui import charts, runs_view, state
+from ui import charts, insight_view, runs_view, state
 from ui.cache import evaluation_for
 from ui.data import require_dataset
 
@@ -80,6 +81,9 @@ if state.pending_delete() == name:
         yes.button("Yes, delete", type="primary", on_click=runs_view.delete, args=(run,))
         no.button("Cancel", on_click=runs_view.cancel_delete)
 
+with st.expander("Training dynamics: patience what-if and generalisation gap", expanded=True):
+    insight_view.training_dynamics(run)
+
 evaluate = st.toggle(
     "Evaluate on the test split (confusion matrix and per-class accuracy; computed once per "
     "checkpoint, which takes minutes for the 227 px model on a CPU)",
@@ -108,6 +112,9 @@ right.markdown("**Accuracy per class**")
 right.altair_chart(
     charts.per_class_accuracy(runs_view.per_class_accuracy({name: evaluation})), width="stretch"
 )
+insight_view.error_analysis(checkpoint, source, evaluation, dataset)
+insight_view.run_card(run, evaluation)
+insight_view.robustness(checkpoint, source, dataset)
 
 st.subheader("Two runs per class", anchor=False)
 state.ensure_choice(state.CKPT_COMPARE_A, names, name)
@@ -125,3 +132,8 @@ except LabError as error:
     st.error(str(error))
     st.stop()
 st.altair_chart(charts.per_class_accuracy(runs_view.per_class_accuracy(compared)), width="stretch")
+pair = runs_view.histories(found, [first, second])
+if pair[metric].notna().any():
+    st.markdown(f"**Curves** ({runs_view.METRICS[metric]})")
+    st.altair_chart(charts.run_overlay(pair, metric), width="stretch")
+insight_view.compare(by_name[first], by_name[second], compared[first], compared[second], dataset)

@@ -1,12 +1,13 @@
 """Classify: upload images (or draw a random test image) and see each one's top-5 classes and
-the input exactly as the network sees it, with a run's checkpoint or an uploaded one."""
+the input exactly as the network sees it, a Grad-CAM overlay and a plain hint when the model is
+unsure, with a run's checkpoint or an uploaded one."""
 
 import streamlit as st
 
 from lab.errors import LabError
 from lab.predict import MAX_FILE_BYTES, MAX_PIXELS
 from lab.runs import list_runs
-from ui import classify_view, runs_view, state
+from ui import classify_view, insight_view, runs_view, state
 from ui.cache import inference_model
 from ui.data import require_dataset
 
@@ -65,6 +66,7 @@ files = st.file_uploader(
     accept_multiple_files=True,
     key=state.CLS_IMAGES,
 )
+target = insight_view.cam_target(loaded)
 draw = st.button("Random test image", icon=":material/casino:")
 if draw:
     dataset = require_dataset("draw a random test image")
@@ -75,6 +77,9 @@ uploads = [(file.name, file.getvalue()) for file in files or []]
 for result in classify_view.classify_uploads(loaded, uploads):
     st.divider()
     classify_view.render(result)
+    if result.prediction is not None:
+        probabilities = result.prediction.all_probabilities
+        insight_view.explain_prediction(checkpoint, loaded, result.image, probabilities, target)
 
 index = state.random_test_index()
 dataset = require_dataset("draw a random test image") if index is not None else None
@@ -83,3 +88,5 @@ if dataset is not None and index < len(dataset.test):
     (result,) = classify_view.classify(loaded, [(f"test image {index}", image)])
     st.divider()
     classify_view.render(result, true_label)
+    probabilities = result.prediction.all_probabilities
+    insight_view.explain_prediction(checkpoint, loaded, image, probabilities, target)

@@ -21,12 +21,16 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from lab import insight
 from lab.checkpoint import LoadedModel, load_model
 from lab.data import Dataset, Progress, load_dataset
 from lab.device import pick_device
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
+from lab.gradcam import Explanation, explain_images
 from lab.jobs import JobManager
+from lab.models import ModelConfig
+from lab.robustness import robustness_sweep
 from ui.images import chw_to_hwc, strip, upscale
 
 
@@ -182,3 +186,69 @@ def evaluation_for(checkpoint: Path, source: str, dataset: Dataset) -> Evaluatio
     return test_evaluation(
         str(checkpoint), checkpoint.stat().st_mtime_ns, source, generation, dataset
     )
+
+
+# --- insight: the heavy parts, once per checkpoint version ----------------------------------------
+
+
+def _version(checkpoint: Path) -> tuple[str, int]:
+    checkpoint = Path(checkpoint).resolve()
+    return str(checkpoint), checkpoint.stat().st_mtime_ns
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _error_analysis(checkpoint: str, mtime_ns: int, source: str, generation: int, _evaluation):
+    return (
+        insight.calibration(_evaluation),
+        insight.most_confused(_evaluation, top=10),
+        insight.top_losses(_evaluation, k=16),
+        _evaluation.per_class(),
+    )
+
+
+def error_analysis(checkpoint: Path, source: str, evaluation: Evaluation):
+    """(calibration, most-confused pairs, top losses, per-class P/R/F1) of a cached evaluation."""
+    return _error_analysis(
+        *_version(checkpoint), source, data_store().generation(source), evaluation
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _explained(
+    checkpoint: str, mtime_ns: int, key: tuple, target: str | None, _images: list
+) -> list[Explanation]:
+    return explain_images(_inference_model(checkpoint, mtime_ns), _images, target)
+
+
+def explained(
+    checkpoint: Path, images: list, key: tuple, target: str | None = None
+) -> list[Explanation]:
+    """Grad-CAM explanations of ``images`` (PIL), cached by checkpoint version and ``key`` (what
+    identifies the images: test indices, or the uploads' content hashes)."""
+    return _explained(*_version(checkpoint), key, target, images)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _robustness(
+    checkpoint: str,
+    mtime_ns: int,
+    source: str,
+    generation: int,
+    transform: str,
+    limit: int,
+    _dataset: Dataset,
+) -> pd.DataFrame:
+    loaded = _inference_model(checkpoint, mtime_ns)
+    return robustness_sweep(loaded, _dataset.test, transform, limit=limit)
+
+
+def robustness(checkpoint: Path, source: str, dataset: Dataset, transform: str, limit: int):
+    """``lab.robustness.robustness_sweep`` on the test split, once per checkpoint version."""
+    generation = data_store().generation(source)
+    return _robustness(*_version(checkpoint), source, generation, transform, limit, dataset)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def anatomy(name: str, width: float, input_size: int, num_classes: int) -> insight.Anatomy:
+    """``lab.insight.model_anatomy`` of a model choice (builds the network once per choice)."""
+    return insight.model_anatomy(ModelConfig(name=name, width=width), input_size, num_classes)

@@ -184,3 +184,216 @@ def top_k(labels: Sequence[str], probabilities: Sequence[float]) -> alt.Chart:
         )
         .properties(height=34 * len(frame) + 20)
     )
+
+
+# --- insight --------------------------------------------------------------------------------------
+
+
+def reliability(bins: pd.DataFrame) -> alt.LayerChart:
+    """Reliability diagram: accuracy per confidence bin against the diagonal of perfect
+    calibration; bars below the diagonal are over-confident bins."""
+    frame = bins.dropna(subset=["accuracy"]).assign(middle=lambda f: (f.lower + f.upper) / 2)
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(opacity=0.8, color="#4c78a8")
+        .encode(
+            x=alt.X(
+                "lower:Q", title="confidence (top probability)", scale=alt.Scale(domain=[0, 1])
+            ),
+            x2="upper:Q",
+            y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            tooltip=[
+                alt.Tooltip("lower:Q", format=".1f"),
+                alt.Tooltip("upper:Q", format=".1f"),
+                "count",
+                alt.Tooltip("confidence:Q", format=".1%"),
+                alt.Tooltip("accuracy:Q", format=".1%"),
+            ],
+        )
+    )
+    diagonal = (
+        alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]}))
+        .mark_line(strokeDash=[4, 3], color="#888")
+        .encode(x="x:Q", y="y:Q")
+    )
+    points = (
+        alt.Chart(frame)
+        .mark_point(color="#e45756", filled=True)
+        .encode(x="confidence:Q", y="accuracy:Q", tooltip=["count"])
+    )
+    return alt.layer(bars, diagonal, points).properties(height=280)
+
+
+def per_class_scores(table: pd.DataFrame) -> alt.Chart:
+    """Precision, recall and F1 per class, side by side."""
+    long = table.melt(id_vars="class", value_vars=["precision", "recall", "f1"], var_name="score")
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=None, title=None, axis=CLASS_AXIS),
+            xOffset=alt.XOffset("score:N", sort=["precision", "recall", "f1"]),
+            y=alt.Y("value:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("score:N", sort=["precision", "recall", "f1"]),
+            tooltip=["class", "score", alt.Tooltip("value:Q", format=".1%")],
+        )
+        .properties(height=260)
+    )
+
+
+def accuracy_difference(frame: pd.DataFrame, first: str, second: str) -> alt.Chart:
+    """Per-class accuracy of ``second`` minus ``first``: green where the second is better."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=None, title=None, axis=CLASS_AXIS),
+            y=alt.Y("difference:Q", axis=alt.Axis(format="+%"), title=f"{second} − {first}"),
+            color=alt.condition(
+                alt.datum.difference >= 0, alt.value("#54a24b"), alt.value("#e45756")
+            ),
+            tooltip=[
+                "class",
+                alt.Tooltip("accuracy_a:Q", format=".1%", title=first),
+                alt.Tooltip("accuracy_b:Q", format=".1%", title=second),
+                alt.Tooltip("difference:Q", format="+.1%"),
+            ],
+        )
+        .properties(height=240)
+    )
+
+
+def diverging_matrix(frame: pd.DataFrame, classes: Sequence[str]) -> alt.LayerChart:
+    """Heat map of a class matrix with signed values (``true``, ``predicted``, ``value``):
+    red below zero, blue above, white at zero."""
+    limit = max(float(frame["value"].abs().max()), 1e-9)
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:N", sort=list(classes), axis=CLASS_AXIS),
+        y=alt.Y("true:N", sort=list(classes), axis=alt.Axis(labelOverlap=False)),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(
+            "value:Q",
+            scale=alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
+            title="difference",
+        ),
+        tooltip=["true", "predicted", alt.Tooltip("value:Q", format="+.1%")],
+    )
+    text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q", format="+.0%"))
+    return alt.layer(cells, text).properties(height=380)
+
+
+def what_if(
+    history: pd.DataFrame, monitor: str, stop: int | None, kept: int | None
+) -> alt.LayerChart:
+    """The monitored metric per epoch, with where early stopping would stop and what it keeps."""
+    frame = history[["epoch", monitor]].dropna()
+    line = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{monitor}:Q", scale=alt.Scale(zero=False)),
+            tooltip=["epoch", alt.Tooltip(f"{monitor}:Q", format=".4f")],
+        )
+    )
+    marks = [
+        {"epoch": epoch, "label": label, "colour": colour}
+        for epoch, label, colour in (
+            (stop, f"would stop after {stop}", "#e45756"),
+            (kept, f"kept: epoch {kept}", "#54a24b"),
+        )
+        if epoch is not None
+    ]
+    layers = [line]
+    if marks:
+        rules = alt.Chart(pd.DataFrame(marks)).encode(x="epoch:Q")
+        layers += [
+            rules.mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
+                color=alt.Color("colour:N", scale=None)
+            ),
+            rules.mark_text(align="left", dx=4, dy=-6).encode(
+                y=alt.value(10), text="label:N", color=alt.Color("colour:N", scale=None)
+            ),
+        ]
+    return alt.layer(*layers).properties(height=240)
+
+
+def generalisation_gap(frame: pd.DataFrame, events: pd.DataFrame) -> alt.LayerChart:
+    """Accuracy gap and loss gap per epoch; marked epochs (overfitting onset, spikes) as rules."""
+    long = frame.melt(id_vars="epoch", value_vars=["acc_gap", "loss_gap"], var_name="gap")
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title="train better by"),
+            color=alt.Color(
+                "gap:N",
+                scale=alt.Scale(domain=["acc_gap", "loss_gap"], range=["#4c78a8", "#f58518"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=["epoch", "gap", alt.Tooltip("value:Q", format=".4f")],
+        )
+    )
+    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#bbb").encode(y="y:Q")
+    layers = [lines, zero]
+    if not events.empty:
+        layers.append(
+            alt.Chart(events)
+            .mark_rule(strokeDash=[4, 3], color="#e45756")
+            .encode(x="epoch:Q", tooltip=["epoch", "kind", "message"])
+        )
+    return alt.layer(*layers).properties(height=260)
+
+
+def robustness(frame: pd.DataFrame, unit: str, identity: float) -> alt.LayerChart:
+    """Accuracy and mean confidence against a transform's parameter; the unchanged value marked."""
+    long = frame.melt(
+        id_vars="value",
+        value_vars=["accuracy", "mean_confidence"],
+        var_name="measure",
+        value_name="share",
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("value:Q", title=f"{frame['transform'].iloc[0]} ({unit})"),
+            y=alt.Y(
+                "share:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+            ),
+            color=alt.Color("measure:N", legend=alt.Legend(orient="bottom")),
+            tooltip=["measure", "value", alt.Tooltip("share:Q", format=".1%")],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"value": [identity]}))
+        .mark_rule(strokeDash=[4, 3], color="#888")
+        .encode(x="value:Q")
+    )
+    return alt.layer(lines, rule).properties(height=260)
+
+
+def lr_finder(frame: pd.DataFrame, suggested: float | None) -> alt.LayerChart:
+    """Loss (faint) and smoothed loss against the learning rate on a log axis."""
+    base = alt.Chart(frame).encode(
+        x=alt.X(
+            "lr:Q", scale=alt.Scale(type="log"), title="learning rate", axis=alt.Axis(format=".0e")
+        )
+    )
+    raw = base.mark_line(opacity=0.3, color="#4c78a8").encode(y=alt.Y("loss:Q", title="loss"))
+    smooth = base.mark_line(color="#4c78a8", strokeWidth=2).encode(
+        y="smoothed:Q",
+        tooltip=[alt.Tooltip("lr:Q", format=".2e"), alt.Tooltip("smoothed:Q", format=".4f")],
+    )
+    layers = [raw, smooth]
+    if suggested is not None:
+        mark = pd.DataFrame({"lr": [suggested], "label": [f"suggested {suggested:.1e}"]})
+        layers += [
+            alt.Chart(mark).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(x="lr:Q"),
+            alt.Chart(mark)
+            .mark_text(align="left", dx=4, color="#e45756")
+            .encode(x="lr:Q", y=alt.value(10), text="label:N"),
+        ]
+    return alt.layer(*layers).properties(height=260)

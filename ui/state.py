@@ -8,6 +8,7 @@ so ``init`` re-assigns the persistent keys on every run: settings survive page s
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -70,6 +71,8 @@ TRAIN_RUN_NAME = "train_run_name"
 _TRAIN_AUGMENT = "_train_augment"
 _TRAIN_ERROR = "_train_error"
 _JOB_ID = "_job_id"
+TRAIN_ANATOMY_SIZE = "train_anatomy_size"  # 0 = the model's own input size
+_LR_FINDER = "_lr_finder"  # (what it was run for, LrFinderResult)
 
 # --- Checkpoints page ----------------------------------------------------------------------------
 CKPT_OVERLAY = "ckpt_overlay"
@@ -79,6 +82,13 @@ CKPT_NORMALIZE = "ckpt_normalize"
 CKPT_EVALUATE = "ckpt_evaluate"
 CKPT_COMPARE_A = "ckpt_compare_a"
 CKPT_COMPARE_B = "ckpt_compare_b"
+CKPT_CAM = "ckpt_cam"  # Grad-CAM overlays on the top-loss gallery
+CKPT_DISAGREE_CLASS = "ckpt_disagree_class"
+CKPT_WHATIF_PATIENCE = "ckpt_whatif_patience"
+CKPT_WHATIF_MIN_DELTA = "ckpt_whatif_min_delta"
+CKPT_ROBUST_TRANSFORM = "ckpt_robust_transform"
+_WHATIF_RUN = "_whatif_run"  # the run the what-if sliders were set up for
+_ROBUST_REQUEST = "_robust_request"  # (checkpoint, transform) whose sweep was asked for
 _FOCUS_RUN = "_focus_run"
 _PENDING_DELETE = "_pending_delete"
 _RUNS_MESSAGE = "_runs_message"
@@ -88,6 +98,7 @@ CLS_SOURCE = "cls_source"  # "runs" or "upload"
 CLS_RUN = "cls_run"
 CLS_CHECKPOINT_UPLOAD = "cls_checkpoint_upload"
 CLS_IMAGES = "cls_images"
+CLS_CAM_TARGET = "cls_cam_target"  # "" = the predicted class, else a class name
 _CLS_TEST_INDEX = "_cls_test_index"
 
 LR_CHOICES = tuple(
@@ -131,7 +142,12 @@ _WIDGET_DEFAULTS: dict[str, object] = {
     CKPT_METRIC: "val_acc",
     CKPT_NORMALIZE: False,
     CKPT_EVALUATE: False,
+    CKPT_CAM: False,
+    CKPT_DISAGREE_CLASS: "",
+    CKPT_ROBUST_TRANSFORM: "rotation",
     CLS_SOURCE: "runs",
+    CLS_CAM_TARGET: "",
+    TRAIN_ANATOMY_SIZE: 0,
 }
 # Widgets whose value must outlive a visit to another page (not file uploaders or buttons).
 _PERSISTENT = (
@@ -153,6 +169,8 @@ _PERSISTENT = (
     CKPT_DETAIL,
     CKPT_COMPARE_A,
     CKPT_COMPARE_B,
+    CKPT_WHATIF_PATIENCE,
+    CKPT_WHATIF_MIN_DELTA,
     CLS_RUN,
 )
 
@@ -297,6 +315,23 @@ def set_job_id(value: str | None) -> None:
     st.session_state[_JOB_ID] = value
 
 
+def lr_finder_result(for_what: tuple) -> object | None:
+    """The learning-rate finder's last result, if it was run for ``for_what`` (the settings
+    it depends on), else None."""
+    stored = st.session_state.get(_LR_FINDER)
+    return stored[1] if stored and stored[0] == for_what else None
+
+
+def set_lr_finder_result(for_what: tuple, result: object) -> None:
+    st.session_state[_LR_FINDER] = (for_what, result)
+
+
+def use_learning_rate(lr: float) -> None:
+    """Button callback: move the Train page's learning-rate slider to the choice nearest ``lr``
+    (on a log scale)."""
+    st.session_state[TRAIN_LR] = min(LR_CHOICES, key=lambda choice: abs(math.log(choice / lr)))
+
+
 # --- Augmentations page --------------------------------------------------------------------------
 
 
@@ -402,6 +437,23 @@ def runs_message() -> tuple[str, str] | None:
 
 def set_runs_message(kind: str | None, text: str = "") -> None:
     st.session_state[_RUNS_MESSAGE] = (kind, text) if kind else None
+
+
+def setup_what_if(run: str, patience: int, min_delta: float) -> None:
+    """Start the what-if sliders at the run's own settings whenever another run is chosen."""
+    session = st.session_state
+    if session.get(_WHATIF_RUN) != run or CKPT_WHATIF_PATIENCE not in session:
+        session[_WHATIF_RUN] = run
+        session[CKPT_WHATIF_PATIENCE] = int(patience)
+        session[CKPT_WHATIF_MIN_DELTA] = float(min_delta)
+
+
+def robustness_requested(checkpoint: str, transform: str) -> bool:
+    return st.session_state.get(_ROBUST_REQUEST) == (checkpoint, transform)
+
+
+def request_robustness(checkpoint: str, transform: str) -> None:
+    st.session_state[_ROBUST_REQUEST] = (checkpoint, transform)
 
 
 # --- Classify page -------------------------------------------------------------------------------

@@ -102,7 +102,9 @@ def test_the_checkpoints_page_compares_runs_and_deletes_after_confirmation(with_
     at.toggle(key=state.CKPT_EVALUATE).set_value(True).run()
     assert not at.exception, at.exception[0].message
     assert "Confusion matrix" in texts(at)
-    assert len(at.get("vega_lite_chart")) == 4  # curves, confusion, per class, two runs
+    # curves, what-if, generalisation gap, confusion, per class, precision/recall/F1,
+    # reliability, two runs per class, their curves, accuracy and confusion differences
+    assert len(at.get("vega_lite_chart")) == 11
     at.toggle(key=state.CKPT_NORMALIZE).set_value(True).run()
     assert not at.exception
 
