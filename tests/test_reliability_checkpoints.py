@@ -51,15 +51,6 @@ def hostile_checkpoint(folder: Path, marker: Path, form: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared by several people: one thread is faster than two fighting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def trained(tiny_folder, tmp_path_factory):
     """A real run's checkpoint and an image to classify with it."""

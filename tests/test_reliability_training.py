@@ -28,15 +28,6 @@ from tests.conftest import tiny_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared by several people: one thread is faster than two fighting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def history_epochs(run_dir: Path) -> list[int]:
     return pd.read_csv(run_dir / runs.HISTORY)["epoch"].tolist()
 
