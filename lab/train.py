@@ -524,8 +524,11 @@ def fit(
                 f"cannot resume from {run_dir / runs.LAST}: a damaged or incompatible "
                 f"checkpoint ({type(error).__name__}: {error})"
             ) from error
-        # A kill can land after last.pt is written and before history.csv and metrics.json.
+        # A kill can land after last.pt is written and before history.csv and metrics.json,
+        # or in the middle of a write, leaving the temp file of an atomic write behind.
         if context.is_main:
+            for stale in run_dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
             with _disk_errors(run_dir):
                 runs.write_history(run_dir, history)
         metrics = runs.read_metrics(run_dir)

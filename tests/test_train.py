@@ -138,6 +138,16 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_folder, tmp_path):
         assert torch.allclose(tensor.float(), other.float(), atol=1e-4), key
 
 
+def test_resume_removes_temp_files_of_an_interrupted_write(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=1)
+    done, _ = run_fit(tmp_path, config)
+    stale = done.run_dir / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    fit(config, done.run_dir, resume=True)
+    assert not stale.exists()
+    assert {p.name for p in done.run_dir.iterdir()} >= {"best.pt", "last.pt", "history.csv"}
+
+
 def test_resuming_a_finished_run_trains_nothing(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=2)
     done, _ = run_fit(tmp_path, config)
