@@ -51,9 +51,12 @@ with st.container(border=True):
     )
     c[1].slider("Epochs", 1, 100, key=state.TRAIN_EPOCHS, **locked)
     c[2].select_slider("Batch size", state.BATCH_SIZES, key=state.TRAIN_BATCH_SIZE, **locked)
+    training.show_setting_error(c[2], "batch_size")
     c[3].slider("Validation fraction", 0.0, 0.5, step=0.05, key=state.TRAIN_VAL_FRACTION, **locked)
+    training.show_setting_error(c[3], "val_fraction")
     c = st.columns(4)
     c[0].selectbox("Early stopping watches", MONITORS, key=state.TRAIN_MONITOR, **locked)
+    training.show_setting_error(c[0], "monitor")
     c[1].slider("Patience (epochs)", 0, 30, key=state.TRAIN_PATIENCE, **locked)
     c[2].number_input(
         "Min delta", 0.0, 1.0, step=0.001, format="%.4f", key=state.TRAIN_MIN_DELTA, **locked
@@ -68,6 +71,7 @@ with st.container(border=True):
         key=state.TRAIN_SUBSET,
         **locked,
     )
+    training.show_setting_error(c[0], "subset")
     if model == "alexnet" and inference_device().type == "cpu":
         c[1].caption(
             ":material/warning: alexnet sees 227 px images: on a CPU an epoch of the full data "
@@ -113,7 +117,7 @@ b[2].button(
 b[3].button(
     "Stop", icon=":material/stop:", on_click=training.stop, disabled=not active, width="stretch"
 )
-if state.train_error():
+if state.train_error() and state.train_error_setting() is None:
     st.error(state.train_error(), icon=":material/error:")
 
 if snap is None:

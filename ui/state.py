@@ -70,6 +70,7 @@ TRAIN_SUBSET = "train_subset"
 TRAIN_RUN_NAME = "train_run_name"
 _TRAIN_AUGMENT = "_train_augment"
 _TRAIN_ERROR = "_train_error"
+_TRAIN_ERROR_SETTING = "_train_error_setting"
 _JOB_ID = "_job_id"
 TRAIN_ANATOMY_SIZE = "train_anatomy_size"  # 0 = the model's own input size
 _LR_FINDER = "_lr_finder"  # (what it was run for, LrFinderResult)
@@ -302,8 +303,14 @@ def train_error() -> str | None:
     return st.session_state.get(_TRAIN_ERROR)
 
 
-def set_train_error(message: str | None) -> None:
+def train_error_setting() -> str | None:
+    """The setting the refused run's message names (shown beside its control), if any."""
+    return st.session_state.get(_TRAIN_ERROR_SETTING)
+
+
+def set_train_error(message: str | None, setting: str | None = None) -> None:
     st.session_state[_TRAIN_ERROR] = message
+    st.session_state[_TRAIN_ERROR_SETTING] = setting
 
 
 def job_id() -> str | None:

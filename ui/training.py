@@ -78,6 +78,23 @@ def build_run_config(values: dict, source: str, augment: AugmentConfig | None) -
     )
 
 
+# Settings on the Train page whose refusal messages start with their name ("batch size 1024 is
+# larger ...", "monitor 'val_acc' needs ..."), so the message can stand beside the control.
+CHECKED_SETTINGS = ("batch_size", "monitor", "val_fraction", "subset", "lr", "epochs", "seed")
+
+
+def setting_named(message: str) -> str | None:
+    """The Train-page setting a refusal message is about, or None."""
+    head = message.replace("batch size", "batch_size")
+    return next((name for name in CHECKED_SETTINGS if head.startswith(f"{name} ")), None)
+
+
+def show_setting_error(container, setting: str) -> None:
+    """The refused run's message under the control of ``setting``, when it is about it."""
+    if state.train_error() and state.train_error_setting() == setting:
+        container.error(state.train_error(), icon=":material/error:")
+
+
 # --- button callbacks (they run before the page is drawn, so it shows the new state) ------------
 
 
@@ -101,7 +118,7 @@ def start() -> None:
             owner=state.session_id(),
         )
     except LabError as error:
-        state.set_train_error(str(error))
+        state.set_train_error(str(error), setting_named(str(error)))
         return
     except OSError as error:
         state.set_train_error(f"cannot create a run folder in {state.runs_dir()}: {error}")

@@ -99,18 +99,29 @@ def test_pause_holds_and_resume_releases_the_run(with_data, empty_runs):
     button(at, "Stop").click().run()
 
 
-def test_a_setting_the_engine_refuses_is_shown_and_starts_nothing(with_data, empty_runs):
+def column_holding(at, kind: str, key: str):
+    """The page column that holds the widget with ``key``."""
+    return next(c for c in at.columns if any(w.key == key for w in getattr(c, kind)))
+
+
+def test_a_setting_the_engine_refuses_is_shown_beside_its_control_and_starts_nothing(
+    with_data, empty_runs
+):
     at = open_page("app_pages/3_train.py")
     at.select_slider(key=state.TRAIN_BATCH_SIZE).set_value(1024).run()
     button(at, "Start").click().run()
-    assert "batch size 1024 is larger than the training split" in at.error[0].value
+    assert len(at.error) == 1
+    beside = column_holding(at, "select_slider", state.TRAIN_BATCH_SIZE).error
+    assert "batch size 1024 is larger than the training split" in beside[0].value
     assert not button(at, "Start").disabled
     assert not any(empty_runs.iterdir()) if empty_runs.exists() else True
 
     at.select_slider(key=state.TRAIN_BATCH_SIZE).set_value(16)
     at.slider(key=state.TRAIN_VAL_FRACTION).set_value(0.0).run()
     button(at, "Start").click().run()
-    assert "needs a validation split" in at.error[0].value
+    assert len(at.error) == 1
+    beside = column_holding(at, "selectbox", state.TRAIN_MONITOR).error
+    assert "needs a validation split" in beside[0].value
 
 
 def test_two_tabs_each_start_a_run_and_the_second_waits_its_turn(with_data, empty_runs):
