@@ -81,47 +81,47 @@ def notebook_steps(dataset, device: torch.device):
         yield len(label)
 
 
+def lab_model(device: torch.device):
+    """The notebook AlexNet and Adam as the lab engine sets them up."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("alexnet")).to(device, memory_format=torch.channels_last)
+    return model.train(), make_optimizer(model, TrainConfig(batch_size=64, lr=1e-3), device)
+
+
+def lab_step(model, optimizer, x, y, device: torch.device, precision: str) -> int:
+    """One lab-engine optimiser step; returns the images it trained on."""
+    with autocast(device, precision):
+        loss = F.cross_entropy(model(x).float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    loss.item()
+    return len(y)
+
+
 def lab_steps(dataset, device: torch.device):
     """Generator of timed lab-engine training steps on the same recipe."""
     augment = AugmentConfig(resize=227, hflip_p=0.5, rotation=15.0)
-    config = TrainConfig(batch_size=64, lr=1e-3)
     precision = resolve_precision("auto", device)
-    torch.manual_seed(0)
-    model = build_model(ModelConfig("alexnet")).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config, device)
-    model.train()
+    model, optimizer = lab_model(device)
     generator = torch.Generator().manual_seed(0)
     while True:
         batches = fast_batches(
             dataset.train, augment, dataset.mean, dataset.std, 64, device, generator
         )
         for x, y in batches:
-            with autocast(device, precision):
-                loss = F.cross_entropy(model(x).float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss.item()
-            yield len(y)
+            yield lab_step(model, optimizer, x, y, device, precision)
 
 
 def model_only_steps(device: torch.device):
     """The lab's training step on one fixed, already-augmented batch: the ceiling the data
     pipeline could reach if it cost nothing (where the remaining time goes)."""
     precision = resolve_precision("auto", device)
-    torch.manual_seed(0)
-    model = build_model(ModelConfig("alexnet")).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, TrainConfig(batch_size=64, lr=1e-3), device)
+    model, optimizer = lab_model(device)
     x = torch.randn(64, 3, 227, 227, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (64,), device=device)
     while True:
-        with autocast(device, precision):
-            loss = F.cross_entropy(model(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss.item()
-        yield len(y)
+        yield lab_step(model, optimizer, x, y, device, precision)
 
 
 def timed(steps, count: int, device: torch.device) -> tuple[int, float]:
