@@ -7,9 +7,8 @@ switches; this page only polls it (every 1.5 s while it is active)."""
 import streamlit as st
 
 from lab import jobs
-from lab.models import MODEL_NAMES
+from lab.config import MODEL_NAMES, MONITORS
 from lab.presets import PRESET_NAMES
-from lab.train import MONITORS
 from ui import insight_view, state, training
 from ui.cache import inference_device, job_manager
 from ui.data import require_dataset

@@ -32,7 +32,8 @@ from _common import data_source, machine
 from streamlit.testing.v1 import AppTest
 
 from lab import runs
-from lab.data import DATA_ENV, load_dataset
+from lab.config import DATA_ENV
+from lab.data import load_dataset
 from lab.device import pick_device
 from ui import state
 

@@ -22,7 +22,8 @@ from _common import machine
 from PIL import Image
 
 from lab.checkpoint import load_model
-from lab.models import ModelConfig, build_model
+from lab.config import ModelConfig
+from lab.models import build_model
 from lab.predict import open_image, predict_images
 from lab.presets import preset_config
 

@@ -13,9 +13,7 @@ RandomRotation -> colour jitter -> ToTensor -> Normalize -> (random erasing).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +21,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from lab.errors import ConfigError, check_field_types
+from lab.config import AugmentConfig
 
 # torchvision.transforms.RandomErasing defaults: erased area fraction and aspect ratio range.
 ERASE_SCALE = (0.02, 0.33)
@@ -32,63 +30,6 @@ ERASE_RATIO = (0.3, 3.3)
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 
 Params = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Every transform of the pipeline; a value of 0 (or None) turns a transform off."""
-
-    # Output side in pixels after resizing (227 for the notebook AlexNet); None keeps the input's.
-    resize: int | None = None
-    # Probability of a horizontal flip (0.5 in the notebook).
-    hflip_p: float = 0.5
-    # Maximum rotation in degrees, drawn uniformly in [-d, d] (15 in the notebook).
-    rotation: float = 0.0
-    # Grey level 0-255 that fills the corners a rotation uncovers (torchvision's default 0).
-    rotation_fill: int = 0
-    # Random translation: zero-pad by this many input pixels, then crop back (4 is CIFAR's usual).
-    translate: int = 0
-    # Colour jitter strengths: each factor is drawn uniformly in [max(0, 1 - s), 1 + s].
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    # Probability of erasing a random rectangle after normalisation (RandomErasing, value 0).
-    erase_p: float = 0.0
-    # Standardise channels with the training split's mean and std.
-    normalize: bool = True
-
-    def __post_init__(self) -> None:
-        check_field_types(self)
-        if self.resize is not None and not 8 <= self.resize <= 1024:
-            raise ConfigError(f"resize must be between 8 and 1024 px or None, got {self.resize}")
-        for name in ("hflip_p", "erase_p"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(
-                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
-                )
-        if not 0.0 <= self.rotation <= 180.0:
-            raise ConfigError(f"rotation must be between 0 and 180 degrees, got {self.rotation}")
-        if not 0 <= self.rotation_fill <= 255:
-            raise ConfigError(f"rotation_fill must be a grey level 0-255, got {self.rotation_fill}")
-        if not 0 <= self.translate <= 16:
-            raise ConfigError(f"translate must be between 0 and 16 px, got {self.translate}")
-        for name in ("brightness", "contrast", "saturation"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AugmentConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown augmentation settings {unknown}: valid are {sorted(known)}")
-        return cls(**values)
-
-    def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
-        return (self.resize, self.resize) if self.resize else tuple(input_size)
 
 
 def sample_params(

@@ -12,8 +12,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,64 +20,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from lab.config import RunConfig
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, Splits
+from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, ConfigError
+from lab.models import build_model
+from lab.outcome import Outcome
+from lab.presets import notebook_config
 
-FORMAT_VERSION = 1
+# 2: the end of a run is a typed ``outcome`` (version 1 stored a ``finished`` flag).
+FORMAT_VERSION = 2
 CHECKPOINT_KIND = "cifar-lab-checkpoint"
-# Test hook: seconds to sleep between writing the temp file and renaming it, so a test can kill
-# the process in the middle of a checkpoint write. Unset (the default) means no sleep.
-SAVE_DELAY_ENV = "CIFAR_LAB_TEST_SAVE_DELAY"
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
-
-    A reader sees either the old file or the new one, never a half-written file, even if the
-    process is killed mid-write or the disk fills up (the temp file is removed on error).
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.environ.get(SAVE_DELAY_ENV):
-            time.sleep(float(os.environ[SAVE_DELAY_ENV]))
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    """Write a text file atomically (same temp-file, fsync and rename as ``atomic_save``)."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -155,7 +106,7 @@ class LoadedModel:
     """A model rebuilt from a checkpoint, ready for inference, with what it needs to preprocess."""
 
     model: nn.Module
-    config: Any  # lab.presets.RunConfig
+    config: RunConfig
     classes: tuple[str, ...]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -167,10 +118,8 @@ class LoadedModel:
         return self.config.input_size
 
 
-def checkpoint_config(payload: dict, path: str | os.PathLike) -> Any:
+def checkpoint_config(payload: dict, path: str | os.PathLike) -> RunConfig:
     """The ``RunConfig`` stored in a CIFAR Lab checkpoint, after checking its kind and version."""
-    from lab.presets import RunConfig
-
     version = payload.get("format_version")
     if payload.get("kind") != CHECKPOINT_KIND or not isinstance(version, int):
         raise CheckpointError(f"{path} is not a CIFAR Lab checkpoint or model state_dict")
@@ -206,10 +155,6 @@ def load_model(
     ``stats`` (mean, std) is used only for a bare notebook state_dict, which carries none; the
     official CIFAR-10 statistics are used when it is not given.
     """
-    from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-    from lab.models import build_model
-    from lab.presets import notebook_config
-
     path = Path(path)
     payload = read_checkpoint(path)
     if is_bare_state_dict(payload):
@@ -236,3 +181,95 @@ def load_model(
     load_state_dict_strict(model, state, str(path))
     model.to(device).eval()
     return LoadedModel(model, config, classes, tuple(mean), tuple(std), payload, path)
+
+
+# --- the training state a run resumes from -------------------------------------------------------
+
+
+def training_payload(
+    config: RunConfig,
+    splits: Splits,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    stopper: EarlyStopping,
+    history: list[dict],
+    elapsed_s: float,
+    outcome: Outcome | None,
+    reason: str | None,
+) -> dict:
+    """Everything ``best.pt`` and ``last.pt`` hold: the model with what rebuilds and feeds it
+    (config, classes, statistics), and the state training continues from."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": CHECKPOINT_KIND,
+        "config": config.to_dict(),
+        "classes": list(splits.classes),
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "early_stopping": stopper.state_dict(),
+        "history": history,
+        "epoch": len(history),
+        "elapsed_s": elapsed_s,
+        "outcome": outcome.value if outcome is not None else None,
+        "reason": reason,
+        "rng": {"torch": torch.get_rng_state()},
+    }
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """A run's ``last.pt``, read back and checked field by field."""
+
+    config: RunConfig
+    payload: dict
+    history: list[dict]
+    elapsed_s: float
+    outcome: Outcome | None
+    reason: str | None
+
+    def restore(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        stopper: EarlyStopping,
+        path: Path,
+    ) -> None:
+        """Load the weights, optimizer, schedule, early-stopping state and random streams."""
+        load_state_dict_strict(model, self.payload.get("model"), str(path))
+        try:
+            optimizer.load_state_dict(self.payload["optimizer"])
+            if scheduler is not None and self.payload.get("scheduler"):
+                scheduler.load_state_dict(self.payload["scheduler"])
+            stopper.load_state_dict(self.payload["early_stopping"])
+            torch.set_rng_state(self.payload["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"cannot resume from {path}: a damaged or incompatible checkpoint "
+                f"({type(error).__name__}: {error})"
+            ) from error
+
+
+def read_resume_state(path: str | os.PathLike) -> ResumeState:
+    """The state a run continues from, refused with one line when a field is damaged."""
+    path = Path(path)
+    payload = read_checkpoint(path)
+    config = checkpoint_config(payload, path)
+    history = payload.get("history")
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise CheckpointError(f"cannot resume from {path}: its history is not a list of epochs")
+    elapsed = payload.get("elapsed_s", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)):
+        raise CheckpointError(f"cannot resume from {path}: elapsed_s is {elapsed!r}")
+    if payload["format_version"] >= 2:
+        outcome = Outcome.parse(payload.get("outcome")) if payload.get("outcome") else None
+    else:  # version 1 marked a run that reached its end with "finished"
+        done = payload.get("finished") is True
+        early = len(history) < config.train.epochs
+        outcome = (Outcome.EARLY_STOPPED if early else Outcome.FINISHED) if done else None
+    reason = payload.get("reason") if isinstance(payload.get("reason"), str) else None
+    return ResumeState(config, payload, history, float(elapsed), outcome, reason)

@@ -12,7 +12,21 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from tqdm import tqdm
+
+from lab import distributed, runs
+from lab.checkpoint import load_model
+from lab.config import SETTINGS, Setting
+from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
+from lab.device import describe_device, pick_device
 from lab.errors import LabError
+from lab.evaluate import evaluate_model
+from lab.launch import prepare_resume, prepare_run
+from lab.lenses.run_card import write_run_card
+from lab.outcome import Outcome
+from lab.predict import open_image, predict_images
+from lab.presets import PRESET_NAMES, preset_config
+from lab.train import BatchEvent, EndEvent, EpochEvent, fit
 
 
 def _add_data(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +39,6 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress_printer(label: str):
-    from tqdm import tqdm
 
     state: dict = {}
 
@@ -41,13 +54,11 @@ def _progress_printer(label: str):
 
 
 def _load(source: str | None):
-    from lab.data import load_dataset
 
     return load_dataset(source, progress=_progress_printer("decoding images"))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts
 
     dataset = _load(args.data)
     counts = class_counts(dataset)
@@ -73,51 +84,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    from lab.presets import preset_config
-
-    config = preset_config(args.preset, args.data)
-    overrides: dict[str, dict] = {"data": {}, "model": {}, "train": {}}
-    for flag, section, key in (
-        ("val_fraction", "data", "val_fraction"),
-        ("subset", "data", "subset"),
-        ("model", "model", "name"),
-        ("width", "model", "width"),
-        ("epochs", "train", "epochs"),
-        ("batch_size", "train", "batch_size"),
-        ("lr", "train", "lr"),
-        ("patience", "train", "patience"),
-        ("min_delta", "train", "min_delta"),
-        ("monitor", "train", "monitor"),
-        ("pipeline", "train", "pipeline"),
-        ("precision", "train", "precision"),
-        ("seed", "train", "seed"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[section][key] = value
-    if args.seed is not None:
-        overrides["data"]["seed"] = args.seed
-    if args.eval_test:
-        overrides["train"]["eval_test"] = True
-    if args.sync_bn:
-        overrides["train"]["sync_bn"] = True
-    if overrides["model"].get("name", config.model.name) != config.model.name:
-        # Switching network: alexnet needs its 227 px input, alexnet_cifar the native size.
-        switching_to_alexnet = overrides["model"]["name"] == "alexnet"
-        overrides["augment"] = {"resize": 227 if switching_to_alexnet else None}
-        if switching_to_alexnet:
-            overrides["model"]["width"] = 1.0
-    if overrides["train"].get("monitor", "").startswith("val_") and config.data.val_fraction == 0:
-        overrides["data"].setdefault("val_fraction", 0.1)
-    return config.with_overrides(**{k: v for k, v in overrides.items() if v})
+def _given_settings(args: argparse.Namespace) -> dict:
+    """The settings given as flags (every flag of ``lab.config.SETTINGS``), by key."""
+    return {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-
-    from lab import distributed, runs
-    from lab.device import pick_device
-
     runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
     # Under torchrun this joins the process group; rank 0 alone creates the run folder and prints.
     context, device = distributed.setup(pick_device(args.device))
@@ -128,40 +100,58 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
-    from tqdm import tqdm
-
-    from lab import distributed, runs
-    from lab.data import make_splits
-    from lab.device import describe_device
-    from lab.train import BatchEvent, EndEvent, EpochEvent, check_batch_size, fit
-
+    progress = _progress_printer("decoding images")
     if args.resume:
         if not args.name:
             raise LabError("--resume needs --name NAME of the run to continue")
-        run_dir = runs.existing_run_dir(runs_dir, args.name)
-        if not (run_dir / runs.LAST).exists():
-            raise LabError(f"nothing to resume: {run_dir / runs.LAST} does not exist")
-        from lab.checkpoint import checkpoint_config, read_checkpoint
-
-        config = checkpoint_config(read_checkpoint(run_dir / runs.LAST), run_dir / runs.LAST)
+        prepared = prepare_resume(runs.existing_run_dir(runs_dir, args.name), progress=progress)
+        own = prepared.config.settings()
+        changed = sorted(k for k, v in _given_settings(args).items() if own[k] != v)
+        if changed:
+            raise LabError(
+                f"--resume continues run {args.name} with its own settings, and "
+                + ", ".join(f"--{k.replace('_', '-')} {own[k]}" for k in changed)
+                + " differ from what was given: leave them out, or start a new run"
+            )
     else:
-        config = _train_config(args)
-        run_dir = None
-    splits = make_splits(_load(config.data.source), config.data)
-    check_batch_size(config.train.batch_size, len(splits.train))
-    if run_dir is None and context.is_main:
-        run_dir = runs.create_run_dir(
-            runs_dir, args.name, prefix=config.preset or config.model.name
-        )
-    run_dir = distributed.broadcast(run_dir, context)
+        config = preset_config(args.preset, args.data).with_settings(_given_settings(args))
+        prepared = prepare_run(config, runs_dir, name=args.name, progress=progress, context=context)
+    config, run_dir = prepared.config, prepared.run_dir
     if context.is_main:
+        if prepared.notice:
+            print(f"cifar-lab train: {prepared.notice}", file=sys.stderr)
         processes = f" | {context.world_size} processes" if context.enabled else ""
         print(
-            f"run {run_dir} | {config.model.name} | {len(splits.train)} train images | "
+            f"run {run_dir} | {config.model.name} | {len(prepared.splits.train)} train images | "
             f"{describe_device(device)}{processes} | monitor {config.train.monitor} | "
             f"global batch {config.train.batch_size}, lr {config.train.lr:g}",
             file=sys.stderr,
         )
+    result = fit(
+        config,
+        run_dir,
+        splits=prepared.splits,
+        resume=prepared.resume,
+        callbacks=(_epoch_printer(config.train.monitor),),
+        device=device,
+    )
+    failed = 1 if result.outcome is Outcome.DIVERGED else 0
+    if context.enabled:
+        epochs = len(result.history)
+        print(f"rank {context.rank}: {result.outcome.value} after epoch {epochs}", file=sys.stderr)
+    if not context.is_main:
+        return failed
+    print(f"{result.reason}. Run folder: {run_dir}")
+    if result.metrics.get("test_acc") is not None:
+        print(
+            f"best epoch {result.metrics['best_epoch']}: "
+            f"test accuracy {result.metrics['test_acc']:.4f}"
+        )
+    return failed
+
+
+def _epoch_printer(monitor: str):
+    """A progress bar per epoch, then the notebook's epoch line."""
     bar: dict = {}
 
     def on_event(event: object) -> None:
@@ -185,32 +175,14 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
                     parts.append(f"{title} Accuracy: {row[f'{split}_acc']:.4f}")
             print(", ".join(parts), flush=True)
             if event.improved:
-                print(f"Model saved at accuracy of: {row[config.train.monitor]:.4f}", flush=True)
+                print(f"Model saved at accuracy of: {row[monitor]:.4f}", flush=True)
         elif isinstance(event, EndEvent) and "bar" in bar:
             bar.pop("bar").close()
 
-    result = fit(
-        config, run_dir, splits=splits, resume=args.resume, callbacks=(on_event,), device=device
-    )
-    metrics = result.metrics
-    if context.enabled:
-        epochs = len(result.history)
-        print(f"rank {context.rank}: {result.reason} after epoch {epochs}", file=sys.stderr)
-    if not context.is_main:
-        return 1 if result.reason.startswith("diverged") else 0
-    print(f"{result.reason}. Run folder: {run_dir}")
-    if metrics.get("test_acc") is not None:
-        print(f"best epoch {metrics['best_epoch']}: test accuracy {metrics['test_acc']:.4f}")
-    return 1 if result.reason.startswith("diverged") else 0
+    return on_event
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from lab import runs
-    from lab.checkpoint import load_model
-    from lab.data import make_splits
-    from lab.device import pick_device
-    from lab.evaluate import evaluate_model
-
     path = runs.resolve_checkpoint(args.checkpoint, args.runs_dir)
     dataset = _load(args.data)
     loaded = load_model(path, device=pick_device(args.device), stats=(dataset.mean, dataset.std))
@@ -243,9 +215,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from lab import runs
-    from lab.checkpoint import load_model
-    from lab.predict import open_image, predict_images
 
     path = runs.resolve_checkpoint(args.checkpoint, args.runs_dir)
     loaded = load_model(path)
@@ -268,7 +237,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from lab import runs
 
     found = runs.list_runs(args.runs_dir)
     if args.json:
@@ -293,15 +261,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from lab import runs
-    from lab.device import pick_device
-    from lab.export import write_run_card
 
     run_dir = runs.resolve_checkpoint(args.run, args.runs_dir).parent
     out = Path(args.out) if args.out else Path(f"{run_dir.name}-card.zip")
     path = write_run_card(run_dir, out, dataset=_load(args.data), device=pick_device(args.device))
     print(path)
     return 0
+
+
+def _add_setting(parser: argparse.ArgumentParser, declared: Setting) -> None:
+    """The flag of one declared setting: its type, its choices and its help in plain words."""
+    flag = "--" + declared.key.replace("_", "-")
+    if declared.kind == "bool":
+        parser.add_argument(
+            flag, dest=declared.key, action=argparse.BooleanOptionalAction, help=declared.describe()
+        )
+        return
+    kind = {"int": int, "float": float, "str": str}[declared.kind]
+    parser.add_argument(
+        flag,
+        dest=declared.key,
+        type=kind,
+        choices=declared.spec.choices or None,
+        metavar=None if declared.spec.choices else declared.kind.upper(),
+        help=declared.describe().replace("%", "%%"),
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -312,8 +296,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.presets import PRESET_NAMES
-    from lab.train import MONITORS, PIPELINES
 
     parser = _Parser(prog="cifar-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,23 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model (a preset, with overrides)")
     _add_data(train)
     train.add_argument("--preset", choices=PRESET_NAMES, default="cpu-fast")
-    train.add_argument("--model", choices=("alexnet", "alexnet_cifar"))
-    train.add_argument("--width", type=float, help="channel multiplier of alexnet_cifar")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--patience", type=int)
-    train.add_argument("--min-delta", type=float)
-    train.add_argument("--monitor", choices=MONITORS)
-    train.add_argument("--val-fraction", type=float)
-    train.add_argument("--subset", type=int, help="train on a stratified subset of N images")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--pipeline", choices=PIPELINES, help="fast (default) or reference")
-    train.add_argument("--precision", choices=("auto", "fp32", "bf16"))
-    train.add_argument("--eval-test", action="store_true", help="score the test split every epoch")
-    train.add_argument(
-        "--sync-bn", action="store_true", help="under torchrun: BatchNorm over the global batch"
-    )
+    for declared in SETTINGS.values():
+        _add_setting(train, declared)
     train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     train.add_argument(
         "--runs-dir", help="folder of run folders (default: $CIFAR_LAB_RUNS or ./runs)"

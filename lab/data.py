@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
-from lab.errors import ConfigError, DataError, check_field_types
+from lab.config import CIFAR10_SOURCE, DataConfig, default_source
+from lab.errors import ConfigError, DataError
+from lab.io import atomic_save
 
-DATA_ENV = "CIFAR_LAB_DATA"
 CACHE_ENV = "CIFAR_LAB_CACHE"
-CIFAR10_SOURCE = "cifar10"
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
@@ -45,17 +45,10 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "test")
-# Largest seed: scikit-learn takes 32-bit seeds, and the validation split uses seed + 1.
-MAX_SEED = 2**32 - 2
 # Bump when the cache file layout changes so stale caches are rebuilt, not misread.
 CACHE_FORMAT = 1
 
 Progress = Callable[[int, int], None]
-
-
-def default_source() -> str:
-    """The source named by ``CIFAR_LAB_DATA``, else torchvision's CIFAR-10."""
-    return os.environ.get(DATA_ENV, "").strip() or CIFAR10_SOURCE
 
 
 def default_cache_dir() -> Path:
@@ -64,35 +57,6 @@ def default_cache_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cifar-lab"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which data to train on and how to split it."""
-
-    # "cifar10" or a path to an image folder; default from CIFAR_LAB_DATA.
-    source: str = field(default_factory=default_source)
-    # Fraction of each class held out of train for validation (0 = none, as the notebook did).
-    val_fraction: float = 0.1
-    # Number of training images to keep (stratified), for quick runs; None = all of them.
-    subset: int | None = None
-    # Seed of the stratified subset and validation split, so a run can be repeated exactly.
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.source, os.PathLike):
-            object.__setattr__(self, "source", os.fspath(self.source))
-        check_field_types(self)
-        if not self.source.strip():
-            raise ConfigError(f"data source is empty: use '{CIFAR10_SOURCE}' or a folder path")
-        if "\0" in self.source:
-            raise ConfigError("data source contains a NUL character: use a folder path")
-        if not 0.0 <= self.val_fraction <= 0.5:
-            raise ConfigError(f"val_fraction must be between 0 and 0.5, got {self.val_fraction}")
-        if self.subset is not None and self.subset < 1:
-            raise ConfigError(f"subset must be a positive number of images, got {self.subset}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -316,8 +280,6 @@ def _read_cache(path: Path) -> dict | None:
 def _finish_cache(payload: dict, cache_file: Path) -> dict:
     mean, std = channel_stats(payload["train_images"])
     payload["mean"], payload["std"] = list(mean), list(std)
-    from lab.checkpoint import atomic_save  # local: checkpoint imports data for class names
-
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_save(payload, cache_file)
@@ -362,21 +324,35 @@ def make_splits(dataset: Dataset, config: DataConfig) -> Splits:
     """Apply the config's stratified subset and validation hold-out to a loaded data set."""
     train = dataset.train
     n_classes = len(dataset.classes)
-    if config.subset is not None and config.subset < len(train):
+    if n_classes < 2:
+        raise DataError(
+            f"{dataset.source} has {n_classes} class: a classifier needs at least two "
+            "class folders under train/ and test/"
+        )
+    if config.subset is not None:
+        if config.subset > len(train):
+            raise ConfigError(
+                f"subset {config.subset} is larger than the training split of "
+                f"{dataset.source} ({len(train)} images): choose at most {len(train)}",
+                "subset",
+            )
         if config.subset < 2 * n_classes:
             raise ConfigError(
                 f"subset must be at least {2 * n_classes} (two images per class), "
-                f"got {config.subset}"
+                f"got {config.subset}",
+                "subset",
             )
-        picked, _ = _stratified_pick(train.labels, config.subset, config.seed)
-        train = train.take(picked)
+        if config.subset < len(train):
+            picked, _ = _stratified_pick(train.labels, config.subset, config.seed)
+            train = train.take(picked)
     val = None
     if config.val_fraction > 0:
         n_val = max(n_classes, round(len(train) * config.val_fraction))
         if len(train) - n_val < n_classes:
             raise ConfigError(
                 f"validation split of {config.val_fraction} leaves too few training images "
-                f"({len(train)} in all)"
+                f"({len(train)} in all)",
+                "val_fraction",
             )
         kept, held_out = _stratified_pick(train.labels, len(train) - n_val, config.seed + 1)
         val = train.take(held_out)

@@ -1,7 +1,6 @@
 """Errors a user can cause and fix. The CLI and the app show their message, never a traceback."""
 
-from dataclasses import fields
-from numbers import Integral, Real
+from __future__ import annotations
 
 
 class LabError(Exception):
@@ -9,7 +8,15 @@ class LabError(Exception):
 
 
 class ConfigError(LabError, ValueError):
-    """A configuration value is out of range or unknown; the message names the valid choices."""
+    """A configuration value is out of range or unknown; the message names the valid choices.
+
+    ``setting`` is the key (as in ``lab.config.SETTINGS``) of the setting the error is about,
+    when it is about one, so a form can show the message beside that control.
+    """
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class DataError(LabError):
@@ -22,35 +29,3 @@ class CheckpointError(LabError):
 
 class ImageError(LabError):
     """An image cannot be decoded safely (empty, truncated, not an image, too large)."""
-
-
-_TYPES = {"int": Integral, "float": Real, "str": str, "bool": bool}
-
-
-def check_field_types(config) -> None:
-    """Refuse a config dataclass field of the wrong type with a ``ConfigError``, so a value from
-    JSON, a checkpoint or a form never reaches a range check as, say, a string.
-
-    Annotations are read as written (``int``, ``float``, ``str``, ``bool``, ``X | None``); bools
-    are not numbers here, and numbers in a ``float`` field become ``float`` (a number too large
-    for a float is refused).
-    """
-    for item in fields(config):
-        value = getattr(config, item.name)
-        allowed = item.type.split(" | ")
-        if value is None and "None" in allowed:
-            continue
-        kinds = [name for name in allowed if name in _TYPES]
-        if not any(
-            isinstance(value, _TYPES[name]) and (name == "bool" or not isinstance(value, bool))
-            for name in kinds
-        ):
-            expected = " or ".join(allowed)
-            raise ConfigError(f"{item.name} must be {expected}, got {value!r}")
-        # Plain Python numbers, so the config stays JSON-serialisable (numpy scalars are not).
-        number = float if "float" in kinds else int if "int" in kinds else None
-        if number is not None and type(value) is not number and not isinstance(value, bool):
-            try:
-                object.__setattr__(config, item.name, number(value))
-            except OverflowError as error:
-                raise ConfigError(f"{item.name} is too large: {value!r}") from error

@@ -15,7 +15,7 @@ from lab.augment import preprocess_batch
 from lab.checkpoint import LoadedModel
 from lab.data import ImageSet
 from lab.device import resolve_precision
-from lab.train import predict_logits
+from lab.models import predict_logits
 
 
 @dataclass(frozen=True)

@@ -26,18 +26,13 @@ from pathlib import Path
 import torch
 
 from lab import runs
-from lab.data import Dataset, Splits, load_dataset, make_splits
+from lab.config import RunConfig
+from lab.data import Dataset
 from lab.device import pick_device
 from lab.errors import ConfigError, LabError
-from lab.presets import RunConfig
-from lab.train import (
-    STOPPED_BY_USER,
-    BatchEvent,
-    EndEvent,
-    EpochEvent,
-    TrainControl,
-    fit,
-)
+from lab.launch import PreparedRun, prepare_resume, prepare_run
+from lab.outcome import Outcome
+from lab.train import BatchEvent, EndEvent, EpochEvent, TrainControl, fit
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +43,10 @@ STOPPING = "stopping"
 STOPPED = "stopped"
 FINISHED = "finished"
 FAILED = "failed"
+CANCELLED = "cancelled"  # stopped before it ever trained: nothing on disk, nothing to resume
 # States in which a job still holds (or waits for) training resources.
 ACTIVE_STATES = frozenset({QUEUED, RUNNING, PAUSED, STOPPING})
-ENDED_STATES = frozenset({STOPPED, FINISHED, FAILED})
+ENDED_STATES = frozenset({STOPPED, FINISHED, FAILED, CANCELLED})
 
 MAX_JOBS_ENV = "CIFAR_LAB_MAX_JOBS"
 IDLE_PAUSE_ENV = "CIFAR_LAB_IDLE_PAUSE_S"
@@ -124,6 +120,8 @@ class JobSnapshot:
     best_value: float | None
     patience_counter: int
     patience: int
+    outcome: Outcome | None  # how the run ended, once it has
+    parked: bool  # paused, and its training thread is holding still between two batches
     reason: str | None  # why the run ended, or why it was paused automatically
     error: str | None
     queue_position: int | None  # 1 = next to start
@@ -147,7 +145,12 @@ class JobSnapshot:
 
     @property
     def diverged(self) -> bool:
-        return bool(self.reason and self.reason.startswith("diverged"))
+        return self.outcome is Outcome.DIVERGED
+
+    def owned_by(self, session: str | None) -> bool:
+        """True when ``session`` may pause, resume or stop this job: the one that started it
+        (a job started outside any browser session belongs to everyone)."""
+        return self.owner is None or self.owner == session
 
 
 @dataclass
@@ -155,11 +158,10 @@ class _Job:
     """Mutable job record; only touched with the manager's lock held."""
 
     job_id: str
+    prepared: PreparedRun | None  # freed once the job can no longer train
     run_dir: Path
     config: RunConfig
     owner: str | None
-    splits: Splits | None
-    dataset: Dataset | None
     control: TrainControl = field(default_factory=TrainControl)
     state: str = QUEUED
     # True from the start of a training thread until it has recorded how the run ended: only
@@ -175,14 +177,16 @@ class _Job:
     best_epoch: int | None = None
     best_value: float | None = None
     patience_counter: int = 0
+    outcome: Outcome | None = None
     reason: str | None = None
     error: str | None = None
     metrics: dict = field(default_factory=dict)
     last_watched: float = field(default_factory=time.monotonic)
-    # Training time excluding pauses, and the progress when the current stretch began, for ETA.
+    # Training time excluding pauses, and the progress this job started from (a resumed run
+    # starts part-way), for the ETA.
     active_s: float = 0.0
     active_since: float | None = None
-    progress_at_start: float = 0.0
+    progress_at_start: float | None = None
 
     def progress(self) -> float:
         epochs = self.config.train.epochs
@@ -192,9 +196,10 @@ class _Job:
         return min(1.0, done / epochs)
 
     def eta_s(self, now: float) -> float | None:
+        """Seconds left at the speed of the active time so far (pauses do not count)."""
         active = self.active_s + (now - self.active_since if self.active_since else 0.0)
         progress = self.progress()
-        gained = progress - self.progress_at_start
+        gained = progress - (self.progress_at_start or 0.0)
         if self.state != RUNNING or gained <= 0 or active <= 0:
             return None
         return active * (1.0 - progress) / gained
@@ -229,46 +234,42 @@ class JobManager:
         runs_dir: Path,
         *,
         name: str | None = None,
-        splits: Splits | None = None,
         dataset: Dataset | None = None,
         owner: str | None = None,
     ) -> str:
-        """Queue a new run in a fresh folder of ``runs_dir``; returns the job id.
+        """Check a new run and queue it in a fresh folder of ``runs_dir``; returns the job id.
 
-        ``splits`` (or a loaded ``dataset`` to split) saves the thread from loading the data
-        again; without either it loads ``config.data.source`` itself.
+        ``lab.launch.prepare_run`` checks every setting against the data (``dataset`` saves
+        loading it again) before the folder is made, so a refused run raises here and leaves
+        nothing behind.
         """
-        run_dir = runs.create_run_dir(Path(runs_dir), name, prefix=config.preset or "run")
-        return self._add(_Job(self._new_id(), run_dir, config, owner, splits, dataset))
+        prepared = prepare_run(config, Path(runs_dir), name=name, dataset=dataset)
+        return self._add(_Job(self._new_id(), prepared, prepared.run_dir, prepared.config, owner))
 
     def resume_run(
         self, run_dir: Path, *, dataset: Dataset | None = None, owner: str | None = None
     ) -> str:
-        """Queue the continuation of an unfinished run folder (from its ``last.pt``)."""
-        from lab.checkpoint import read_checkpoint
-
+        """Queue the continuation of an unfinished run folder (``lab.launch.prepare_resume``)."""
         run_dir = Path(run_dir)
         with self._lock:
             for job in self._jobs.values():
                 if job.run_dir == run_dir and job.state in ACTIVE_STATES:
                     raise LabError(f"run {run_dir.name} is already being trained")
-        state = read_checkpoint(run_dir / runs.LAST)
-        if state.get("finished"):
-            raise LabError(f"run {run_dir.name} has already finished: {state.get('reason')}")
-        config = RunConfig.from_dict(state["config"])
-        job = _Job(self._new_id(), run_dir, config, owner, None, dataset)
-        job.history = list(state["history"])
-        job.epoch = len(job.history)
-        stopping = state["early_stopping"]
-        job.best_epoch = stopping["best_epoch"] or None
-        job.best_value = stopping["best"]
-        job.patience_counter = stopping["counter"]
+        prepared = prepare_resume(run_dir, dataset=dataset)
+        if prepared.ended is not None and prepared.ended.complete:
+            raise LabError(f"run {run_dir.name} has already ended: {prepared.ended.label}")
+        job = _Job(self._new_id(), prepared, run_dir, prepared.config, owner)
+        job.reason = prepared.notice
+        if prepared.resume:
+            job.history = list(runs.read_history(run_dir).to_dict("records"))
+            job.epoch = len(job.history)
         return self._add(job)
 
-    def pause(self, job_id: str) -> None:
-        """Pause a running job between two batches; its slot goes to the next queued job."""
+    def pause(self, job_id: str, *, by: str | None = None) -> None:
+        """Pause a running job between two batches; its slot goes to the next queued job.
+        ``by`` is the session asking: only the job's owner may pause, resume or stop it."""
         with self._lock:
-            job = self._job(job_id)
+            job = self._owned(job_id, by)
             if job.state == QUEUED:
                 self._queue.remove(job_id)
                 job.state = PAUSED
@@ -276,13 +277,13 @@ class JobManager:
                 job.control.pause()
                 self._mark_inactive(job)
                 job.state = PAUSED
-                job.reason = None
+            job.reason = None
             self._schedule()
 
-    def resume(self, job_id: str) -> None:
+    def resume(self, job_id: str, *, by: str | None = None) -> None:
         """Resume a paused or stopped job: it queues for a slot and continues where it was."""
         with self._lock:
-            job = self._job(job_id)
+            job = self._owned(job_id, by)
             if job.state not in (PAUSED, STOPPED):
                 return
             job.state = QUEUED
@@ -291,21 +292,11 @@ class JobManager:
             self._queue.append(job_id)
             self._schedule()
 
-    def stop(self, job_id: str) -> None:
-        """Stop a job at the next batch; its completed epochs stay in the run folder."""
+    def stop(self, job_id: str, *, by: str | None = None) -> None:
+        """Stop a job at the next batch; its completed epochs stay in the run folder. A job
+        stopped before it trained leaves the queue and removes its (still empty) folder."""
         with self._lock:
-            job = self._job(job_id)
-            if job.state not in (QUEUED, RUNNING, PAUSED):
-                return
-            if job_id in self._queue:
-                self._queue.remove(job_id)
-            if job.training:
-                job.control.request_stop()
-                self._mark_inactive(job)
-                job.state = STOPPING
-            else:
-                job.state, job.reason = STOPPED, STOPPED_BY_USER
-            self._schedule()
+            self._stop(self._owned(job_id, by))
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -352,8 +343,9 @@ class JobManager:
         """Stop every job and wait for their threads (for shutdown and tests)."""
         with self._lock:
             ids = list(self._jobs)
-        for job_id in ids:
-            self.stop(job_id)
+        with self._lock:
+            for job_id in ids:
+                self._stop(self._jobs[job_id])
         for job_id in ids:
             self.wait(job_id, timeout)
 
@@ -378,6 +370,32 @@ class JobManager:
                 f"no training job {job_id!r} in this app (it may have restarted)"
             ) from None
 
+    def _owned(self, job_id: str, by: str | None) -> _Job:
+        job = self._job(job_id)
+        if not self._snapshot(job).owned_by(by):
+            raise LabError(
+                f"run {job.run_dir.name} was started in another browser session: you can watch "
+                "it here, but only that session can pause, resume or stop it"
+            )
+        return job
+
+    def _stop(self, job: _Job) -> None:
+        if job.state not in (QUEUED, RUNNING, PAUSED):
+            return
+        if job.job_id in self._queue:
+            self._queue.remove(job.job_id)
+        if job.training:
+            job.control.request_stop()
+            self._mark_inactive(job)
+            job.state = STOPPING
+        else:
+            job.state, job.outcome, job.reason = STOPPED, Outcome.STOPPED, "stopped by the user"
+            if not (job.run_dir / runs.CONFIG).exists():
+                # It never started: it leaves no folder behind and nothing to resume.
+                runs.remove_empty_run_dir(job.run_dir)
+                job.state, job.prepared = CANCELLED, None
+        self._schedule()
+
     def _is_idle(self, job: _Job) -> bool:
         return self._clock() - job.last_watched > self.idle_pause_s
 
@@ -399,7 +417,8 @@ class JobManager:
                 continue
             job.state = RUNNING
             job.active_since = self._clock()
-            job.progress_at_start = job.progress()
+            if job.progress_at_start is None:
+                job.progress_at_start = job.progress()
             if job.training:
                 job.control.resume()  # its thread is waiting between two batches
             else:
@@ -413,28 +432,22 @@ class JobManager:
 
     def _train(self, job: _Job) -> None:
         """Thread body: fit (or resume) the run, then record how it ended in one step."""
-        ended, reason, error = FAILED, None, "the training thread ended unexpectedly"
+        ended, outcome, reason = FAILED, None, None
+        error: str | None = "the training thread ended unexpectedly"
         metrics: dict | None = None
         try:
-            splits = job.splits
-            if splits is None:
-                dataset = job.dataset
-                if dataset is None or dataset.source != job.config.data.source:
-                    dataset = load_dataset(job.config.data.source)
-                splits = make_splits(dataset, job.config.data)
-                with self._lock:
-                    job.splits, job.dataset = splits, None
+            prepared = job.prepared
             result = fit(
                 job.config,
                 job.run_dir,
-                splits=splits,
+                splits=prepared.splits,
                 resume=(job.run_dir / runs.LAST).exists(),
                 control=job.control,
                 callbacks=(lambda event: self._on_event(job, event),),
                 device=self.device,
             )
-            ended = STOPPED if result.reason == STOPPED_BY_USER else FINISHED
-            reason, error, metrics = result.reason, None, result.metrics
+            ended = STOPPED if result.outcome is Outcome.STOPPED else FINISHED
+            outcome, reason, error, metrics = result.outcome, result.reason, None, result.metrics
         except LabError as failure:
             error = str(failure)
         except Exception as failure:  # the job must always end in a state the page can show
@@ -443,12 +456,12 @@ class JobManager:
         finally:
             with self._lock:
                 job.training = False
-                job.state, job.reason, job.error = ended, reason, error
+                job.state, job.outcome, job.reason, job.error = ended, outcome, reason, error
                 if metrics is not None:
                     job.metrics = dict(metrics)
                 self._mark_inactive(job)
                 if ended != STOPPED:
-                    job.splits = None  # only a stopped job can resume; free its copy of the data
+                    job.prepared = None  # only a stopped job can resume; free its data
                 self._schedule()
 
     def _on_event(self, job: _Job, event: object) -> None:
@@ -500,6 +513,8 @@ class JobManager:
             best_value=job.best_value,
             patience_counter=job.patience_counter,
             patience=job.config.train.patience,
+            outcome=job.outcome,
+            parked=job.control.parked.is_set(),
             reason=job.reason,
             error=job.error,
             queue_position=position,

@@ -9,48 +9,11 @@ native 32 px images, which makes it about 40 times cheaper per image than the 22
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from lab.errors import ConfigError, check_field_types
-
-MODEL_NAMES = ("alexnet", "alexnet_cifar")
-# Input side in pixels that each model is built for.
-INPUT_SIZES = {"alexnet": 227, "alexnet_cifar": 32}
-# The smallest inputs the networks accept: the notebook AlexNet's stride-4 stem and three
-# stride-2 pools need 63 px; alexnet_cifar's three 2x2 pools need 8.
-MIN_INPUT = {"alexnet": 63, "alexnet_cifar": 8}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which network to build."""
-
-    # "alexnet" (the notebook's, 227 px input) or "alexnet_cifar" (native 32 px input).
-    name: str = "alexnet"
-    # Channel multiplier of alexnet_cifar (1.0 = 64-192-384-256-256); alexnet is always 1.0.
-    width: float = 1.0
-    # Dropout probability in the classifier (the notebook's 0.5).
-    dropout: float = 0.5
-
-    def __post_init__(self) -> None:
-        check_field_types(self)
-        if self.name not in MODEL_NAMES:
-            raise ConfigError(
-                f"unknown model '{self.name}': choose one of {', '.join(MODEL_NAMES)}"
-            )
-        if not 0.125 <= self.width <= 4.0:
-            raise ConfigError(f"width must be between 0.125 and 4, got {self.width}")
-        if self.name == "alexnet" and self.width != 1.0:
-            raise ConfigError("width applies to alexnet_cifar only; alexnet is always 1.0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def input_size(self) -> int:
-        return INPUT_SIZES[self.name]
+from lab.config import ModelConfig
+from lab.device import autocast
 
 
 class AlexNet(nn.Module):
@@ -140,21 +103,6 @@ def build_model(config: ModelConfig, num_classes: int = 10) -> nn.Module:
     return AlexNetCifar(num_classes=num_classes, width=config.width, dropout=config.dropout)
 
 
-def check_input_size(config: ModelConfig, size: int) -> None:
-    """Explain in plain words when an input is too small for the network."""
-    smallest = MIN_INPUT[config.name]
-    if size < smallest:
-        how = (
-            "its 11x11 stride-4 stem and three stride-2 pools"
-            if config.name == "alexnet"
-            else ("its three 2x2 max-pools")
-        )
-        raise ConfigError(
-            f"{config.name} needs input images of at least {smallest} px ({how} shrink {size} px "
-            f"to nothing): resize to {config.input_size}"
-        )
-
-
 def _layer_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> int:
     """Multiply-adds counted as two FLOPs, per image."""
     if isinstance(module, nn.Conv2d):
@@ -199,3 +147,19 @@ def summarize(model: nn.Module, input_size: int) -> list[dict]:
             handle.remove()
         model.train(was_training)
     return rows
+
+
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    tta_flip: bool = False,
+) -> torch.Tensor:
+    """float32 logits of a preprocessed batch; with ``tta_flip`` averaged with the mirror image."""
+    with autocast(device, precision):
+        logits = model(x).float()
+        if tta_flip:
+            logits = (logits + model(x.flip(3)).float()) / 2
+    return logits

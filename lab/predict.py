@@ -24,7 +24,7 @@ from torchvision.transforms import InterpolationMode
 from lab.checkpoint import LoadedModel
 from lab.device import resolve_precision
 from lab.errors import ImageError
-from lab.train import predict_logits
+from lab.models import predict_logits
 
 # Largest image accepted: 50 megapixels (a 8660x5773 photo) decodes to 150 MB of RGB.
 MAX_PIXELS = 50_000_000

@@ -7,6 +7,7 @@ never write outside the runs folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.checkpoint import atomic_write_text
 from lab.errors import ConfigError, LabError
+from lab.io import atomic_write_text
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -80,6 +81,12 @@ def delete_run(run_dir: Path, runs_dir: Path) -> None:
     if not run_dir.is_dir() or run_dir.resolve().parent != Path(runs_dir).resolve():
         raise LabError(f"{run_dir} is not a run folder of {runs_dir}: nothing deleted")
     shutil.rmtree(run_dir)
+
+
+def remove_empty_run_dir(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing yet (a run cancelled before it started)."""
+    with contextlib.suppress(OSError):  # not empty, or gone already: leave it
+        Path(run_dir).rmdir()
 
 
 def existing_run_dir(runs_dir: Path, name: str) -> Path:

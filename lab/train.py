@@ -19,114 +19,31 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from lab import distributed
-from lab.augment import (
-    AugmentConfig,
-    ReferenceAugment,
-    apply_batch,
-    preprocess_batch,
-    sample_params,
-)
-from lab.data import MAX_SEED
+from lab import distributed, runs
+from lab.augment import ReferenceAugment, apply_batch, preprocess_batch, sample_params
+from lab.checkpoint import ResumeState, read_checkpoint, read_resume_state, training_payload
+from lab.config import AugmentConfig, RunConfig, TrainConfig
+from lab.data import ImageSet, Splits, load_dataset, make_splits
 from lab.device import autocast, pick_device, resolve_precision
 from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
-from lab.errors import CheckpointError, ConfigError, LabError, check_field_types
+from lab.errors import ConfigError, LabError
+from lab.io import atomic_save
+from lab.models import build_model, predict_logits
+from lab.outcome import Outcome
 
-if TYPE_CHECKING:
-    from lab.data import ImageSet, Splits
-    from lab.presets import RunConfig
-
-MONITORS = ("val_acc", "val_loss", "test_acc", "test_loss")
-SCHEDULES = ("constant", "onecycle")
-PIPELINES = ("fast", "reference")
-STOPPED_BY_USER = "stopped by user"
 # A batch loss this many times that of a uniform guess (ln of the class count) means the weights
 # have blown up. Measured on the tiny test set with Adam: a learning rate of 0.03 spikes to 50x
 # and recovers, while rates of 1 and 10 reach 10^4x to 10^7x within a few steps.
 DIVERGED_LOSS_FACTOR = 1000
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation, stopping and engine settings."""
-
-    # Passes over the training split (the notebook's 30).
-    epochs: int = 30
-    # Images per optimiser step (the notebook's 64).
-    batch_size: int = 64
-    # Adam's learning rate (the notebook's 1e-3); the peak rate under "onecycle".
-    lr: float = 1e-3
-    # Adam's L2 weight decay (0 in the notebook).
-    weight_decay: float = 0.0
-    # "constant" (the notebook) or "onecycle" (linear warm-up for 25% of steps, then decay to 0).
-    schedule: str = "constant"
-    # Cross-entropy label smoothing, 0 to 0.5 (0 in the notebook).
-    label_smoothing: float = 0.0
-    # Epochs without improvement tolerated; training stops when the count exceeds it.
-    patience: int = 5
-    # Smallest change of the monitored value that counts as an improvement.
-    min_delta: float = 0.0
-    # What early stopping and "best" watch: val_acc/val_loss, or test_* as the notebook did.
-    monitor: str = "val_acc"
-    # Also evaluate the test split after every epoch (always on when monitoring test_*).
-    eval_test: bool = False
-    # Average the predictions of each image and its mirror image when evaluating.
-    tta_flip: bool = False
-    # "auto" (bf16 where the hardware runs it fast, else fp32), "fp32" or "bf16".
-    precision: str = "auto"
-    # "fast" (batched on-device augmentation) or "reference" (per-image PIL + DataLoader).
-    pipeline: str = "fast"
-    # Images per evaluation batch (the notebook's 1000); only memory depends on it.
-    eval_batch_size: int = 1000
-    # Seed of the weights, batch order, augmentation and dropout.
-    seed: int = 0
-    # Under torchrun: BatchNorm statistics over the global batch instead of each rank's slice.
-    sync_bn: bool = False
-
-    def __post_init__(self) -> None:
-        check_field_types(self)
-        if not 1 <= self.epochs <= 1000:
-            raise ConfigError(f"epochs must be between 1 and 1000, got {self.epochs}")
-        if not 1 <= self.batch_size <= 65536:
-            raise ConfigError(f"batch_size must be between 1 and 65536, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or self.lr > 10:
-            raise ConfigError(f"lr must be > 0 and at most 10, got {self.lr}")
-        if not 0 <= self.weight_decay <= 1:
-            raise ConfigError(f"weight_decay must be between 0 and 1, got {self.weight_decay}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule '{self.schedule}': choose one of {SCHEDULES}")
-        if not 0 <= self.label_smoothing <= 0.5:
-            raise ConfigError(f"label_smoothing must be in [0, 0.5], got {self.label_smoothing}")
-        if self.patience < 0:
-            raise ConfigError(f"patience must be >= 0, got {self.patience}")
-        if not 0 <= self.min_delta < math.inf:
-            raise ConfigError(f"min_delta must be a finite number >= 0, got {self.min_delta}")
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"unknown monitor '{self.monitor}': choose one of {MONITORS}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"unknown precision '{self.precision}': choose auto, fp32 or bf16")
-        if self.pipeline not in PIPELINES:
-            raise ConfigError(f"unknown pipeline '{self.pipeline}': choose one of {PIPELINES}")
-        if not 1 <= self.eval_batch_size <= 65536:
-            raise ConfigError(
-                f"eval_batch_size must be between 1 and 65536, got {self.eval_batch_size}"
-            )
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"seed must be between 0 and {MAX_SEED}, got {self.seed}")
-
-    @property
-    def monitor_mode(self) -> str:
-        return "max" if self.monitor.endswith("_acc") else "min"
 
 
 # --- control and events -------------------------------------------------------------------------
@@ -139,6 +56,9 @@ class TrainControl:
         self._stop = Event()
         self._running = Event()
         self._running.set()
+        # Set while the training thread is parked in ``wait_if_paused``: a pause has taken
+        # hold (the batch in flight is done) and no batch runs until ``resume``.
+        self.parked = Event()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -150,18 +70,12 @@ class TrainControl:
     def resume(self) -> None:
         self._running.set()
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def checkpoint(self) -> bool:
+    def wait_if_paused(self) -> bool:
         """Block while paused; True when the run should stop now."""
-        while not self._running.wait(timeout=0.2):
-            pass
+        if not self._running.is_set():
+            self.parked.set()
+            self._running.wait()
+            self.parked.clear()
         return self._stop.is_set()
 
 
@@ -185,9 +99,23 @@ class EpochEvent:
     patience_counter: int
     patience: int
 
+    @classmethod
+    def of(cls, row: dict, config: TrainConfig, stopper: EarlyStopping) -> EpochEvent:
+        return cls(
+            row["epoch"],
+            config.epochs,
+            row,
+            stopper.improved,
+            stopper.best_epoch,
+            stopper.best,
+            stopper.counter,
+            config.patience,
+        )
+
 
 @dataclass(frozen=True)
 class EndEvent:
+    outcome: Outcome
     reason: str
     run_dir: Path
     metrics: dict
@@ -332,7 +260,7 @@ def train_one_epoch(
     seen = 0
     start = time.perf_counter()
     for batch_index, (x, y) in enumerate(batches):
-        if control is not None and control.checkpoint():
+        if control is not None and control.wait_if_paused():
             return EpochStats(
                 _mean(loss_sum, seen), _mean(correct, seen), seen, _since(start), True
             )
@@ -371,22 +299,6 @@ def _since(start: float) -> float:
     return time.perf_counter() - start
 
 
-def predict_logits(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    device: torch.device,
-    precision: str = "fp32",
-    tta_flip: bool = False,
-) -> torch.Tensor:
-    """float32 logits of a preprocessed batch; with ``tta_flip`` averaged with the mirror image."""
-    with autocast(device, precision):
-        logits = model(x).float()
-        if tta_flip:
-            logits = (logits + model(x.flip(3)).float()) / 2
-    return logits
-
-
 def evaluate(
     model: nn.Module,
     batches: Batches,
@@ -419,6 +331,7 @@ def evaluate(
 class FitResult:
     run_dir: Path
     history: list[dict]
+    outcome: Outcome
     reason: str
     metrics: dict
 
@@ -428,7 +341,8 @@ def check_batch_size(batch_size: int, train_images: int) -> None:
     if batch_size > train_images:
         raise ConfigError(
             f"batch_size {batch_size} is larger than the training split "
-            f"({train_images} images): choose 1 to {train_images}"
+            f"({train_images} images): choose 1 to {train_images}",
+            "batch_size",
         )
 
 
@@ -462,246 +376,46 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def fit(
-    config: RunConfig,
-    run_dir: Path,
-    *,
-    splits: Splits | None = None,
-    resume: bool = False,
-    control: TrainControl | None = None,
-    callbacks: tuple[Callback, ...] = (),
-    device: torch.device | None = None,
-) -> FitResult:
-    """Train a run in ``run_dir`` (created by ``lab.runs``), or resume it from ``last.pt``."""
-    from lab import runs
-    from lab.checkpoint import (
-        CHECKPOINT_KIND,
-        FORMAT_VERSION,
-        atomic_save,
-        checkpoint_config,
-        load_state_dict_strict,
-        read_checkpoint,
-    )
-    from lab.data import load_dataset, make_splits
-    from lab.models import build_model
+class ModelCheckpoint:
+    """The saving policy of a run, as Lightning's ``ModelCheckpoint`` owns it: ``last.pt`` and
+    ``history.csv`` after every epoch, ``best.pt`` whenever the monitored score improved, all
+    written atomically by the main process only (under torchrun, rank 0)."""
 
-    context, device = distributed.setup(device or pick_device())
-    precision = resolve_precision(config.train.precision, device)
-    tc = config.train
-    state = read_checkpoint(run_dir / runs.LAST) if resume else None
-    if state is not None:
-        config = checkpoint_config(state, run_dir / runs.LAST)
-        tc = config.train
-    if splits is None:
-        splits = make_splits(load_dataset(config.data.source), config.data)
-    check_batch_size(tc.batch_size, len(splits.train))
-    monitor_split = tc.monitor.split("_")[0]
-    eval_test = tc.eval_test or monitor_split == "test"
-    batcher = BATCHERS[tc.pipeline]
+    def __init__(self, run_dir: Path, *, enabled: bool = True) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
 
-    torch.manual_seed(tc.seed)
-    model = build_model(config.model, num_classes=len(splits.classes))
-    model = model.to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, tc, device)
-    usable = usable_batch_size(len(splits.train), tc.batch_size, context.world_size)
-    steps_per_epoch = math.ceil(usable / tc.batch_size)
-    scheduler = make_scheduler(optimizer, tc, steps_per_epoch)
-    stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
-    history: list[dict] = []
-    elapsed_before = 0.0
-    if state is not None:
-        try:
-            load_state_dict_strict(model, state["model"], str(run_dir / runs.LAST))
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and state.get("scheduler"):
-                scheduler.load_state_dict(state["scheduler"])
-            stopper.load_state_dict(state["early_stopping"])
-            history = list(state["history"])
-            elapsed_before = float(state.get("elapsed_s", 0.0))
-            torch.set_rng_state(state["rng"]["torch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(
-                f"cannot resume from {run_dir / runs.LAST}: a damaged or incompatible "
-                f"checkpoint ({type(error).__name__}: {error})"
-            ) from error
-        # A kill can land after last.pt is written and before history.csv and metrics.json,
-        # or in the middle of a write, leaving the temp file of an atomic write behind.
-        if context.is_main:
-            for stale in run_dir.glob(".*.tmp"):
+    def start(self, config: RunConfig) -> None:
+        """A new run: its config first, so even a run killed in epoch 1 can be resumed."""
+        if self.enabled:
+            with disk_errors(self.run_dir):
+                runs.write_config(self.run_dir, config)
+
+    def recover(self, history: list[dict]) -> None:
+        """A resumed run: a kill can land after ``last.pt`` and before ``history.csv``, or in
+        the middle of a write, leaving the temp file of an atomic write behind."""
+        if self.enabled:
+            for stale in self.run_dir.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
-            with _disk_errors(run_dir):
-                runs.write_history(run_dir, history)
-        metrics = runs.read_metrics(run_dir)
-        if state.get("finished") and metrics.get("epochs_run") == len(history):
-            return FitResult(run_dir, history, state.get("reason") or "finished", metrics)
-    elif context.is_main:
-        with _disk_errors(run_dir):
-            runs.write_config(run_dir, config)
-    # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
-    # plain model inside, so saved weights carry no "module." prefix.
-    network = distributed.wrap(model, context, device, tc.sync_bn)
+            with disk_errors(self.run_dir):
+                runs.write_history(self.run_dir, history)
 
-    def emit(event: object) -> None:
-        if context.is_main:
-            for callback in callbacks:
-                callback(event)
+    def epoch_end(self, payload: dict, improved: bool) -> None:
+        if self.enabled:
+            with disk_errors(self.run_dir):
+                if improved:
+                    atomic_save(payload, self.run_dir / runs.BEST)
+                atomic_save(payload, self.run_dir / runs.LAST)
+                runs.write_history(self.run_dir, payload["history"])
 
-    def eval_split(data: ImageSet) -> tuple[float, float]:
-        distributed.sync_buffers(model, context)
-        batches = batcher(
-            data,
-            config.augment,
-            splits.mean,
-            splits.std,
-            tc.eval_batch_size,
-            device,
-            train=False,
-            context=context,
-        )
-        return evaluate(
-            model,
-            batches,
-            device=device,
-            precision=precision,
-            tta_flip=tc.tta_flip,
-            context=context,
-        )
-
-    run_start = time.perf_counter() - elapsed_before
-    reason = f"completed {tc.epochs}/{tc.epochs} epochs"
-    finished = True
-    first_epoch = stopper.epoch + 1
-    if state is not None and state.get("finished"):
-        # The run had ended but its metrics.json was not written: only write it now.
-        reason, first_epoch = state.get("reason") or reason, tc.epochs + 1
-    for epoch in range(first_epoch, tc.epochs + 1):
-        generator = epoch_generator(tc.seed, epoch)
-        batches = batcher(
-            splits.train,
-            config.augment,
-            splits.mean,
-            splits.std,
-            tc.batch_size,
-            device,
-            generator,
-            context=context,
-        )
-
-        def on_batch(i: int, loss: float, ips: float, epoch: int = epoch) -> None:
-            emit(BatchEvent(epoch, i + 1, steps_per_epoch, loss, ips))
-
-        lr = optimizer.param_groups[0]["lr"]
-        stats = train_one_epoch(
-            network,
-            batches,
-            optimizer,
-            device=device,
-            precision=precision,
-            scheduler=scheduler,
-            label_smoothing=tc.label_smoothing,
-            control=control,
-            on_batch=on_batch,
-            context=context,
-        )
-        if stats.stopped:
-            reason, finished = STOPPED_BY_USER, False
-            break
-        row: dict = {
-            "epoch": epoch,
-            "train_loss": stats.loss,
-            "train_acc": stats.accuracy,
-            "val_loss": None,
-            "val_acc": None,
-            "test_loss": None,
-            "test_acc": None,
-            "lr": lr,
-            "seconds": stats.seconds,
-            "images_per_s": stats.images_per_s,
-        }
-        if stats.diverged:
-            kept = f"; best.pt (epoch {stopper.best_epoch}) is kept" if stopper.best_epoch else ""
-            reason = (
-                f"diverged: loss became {stats.loss:.4g} in epoch {epoch}{kept}. "
-                "Lower the learning rate and start a new run"
-            )
-            break
-        if splits.val is not None:
-            row["val_loss"], row["val_acc"] = eval_split(splits.val)
-        if eval_test:
-            row["test_loss"], row["test_acc"] = eval_split(splits.test)
-        history.append(row)
-        stop, stop_reason = stopper.update(row[tc.monitor])
-        # The metrics are reduced over all ranks, so each computes the same decision; rank 0's
-        # is broadcast all the same, so no rank can ever train an epoch the others skip.
-        stop = distributed.broadcast(stop, context)
-        elapsed = time.perf_counter() - run_start
-        done = stop or epoch == tc.epochs
-        if done:
-            reason = stop_reason or reason
-        payload = {
-            "format_version": FORMAT_VERSION,
-            "kind": CHECKPOINT_KIND,
-            "config": config.to_dict(),
-            "classes": list(splits.classes),
-            "mean": list(splits.mean),
-            "std": list(splits.std),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "early_stopping": stopper.state_dict(),
-            "history": history,
-            "epoch": epoch,
-            "elapsed_s": elapsed,
-            "finished": done,
-            "reason": reason if done else None,
-            "rng": {"torch": torch.get_rng_state()},
-        }
-        if context.is_main:
-            with _disk_errors(run_dir):
-                if stopper.improved:
-                    atomic_save(payload, run_dir / runs.BEST)
-                atomic_save(payload, run_dir / runs.LAST)
-                runs.write_history(run_dir, history)
-        emit(
-            EpochEvent(
-                epoch,
-                tc.epochs,
-                row,
-                stopper.improved,
-                stopper.best_epoch,
-                stopper.best,
-                stopper.counter,
-                tc.patience,
-            )
-        )
-        if stop:
-            break
-    distributed.barrier(context)  # best.pt is on disk before any rank reads it back
-    metrics = _final_metrics(
-        config,
-        history,
-        stopper,
-        reason,
-        finished,
-        model,
-        run_dir / runs.BEST,
-        lambda: eval_split(splits.test),
-    )
-    metrics.update(
-        wall_s=time.perf_counter() - run_start,
-        device=str(device),
-        precision=precision,
-        train_images=len(splits.train),
-    )
-    if context.is_main:
-        with _disk_errors(run_dir):
-            runs.write_metrics(run_dir, metrics)
-    emit(EndEvent(reason, run_dir, metrics))
-    return FitResult(run_dir, history, reason, metrics)
+    def finish(self, metrics: dict) -> None:
+        if self.enabled:
+            with disk_errors(self.run_dir):
+                runs.write_metrics(self.run_dir, metrics)
 
 
 @contextlib.contextmanager
-def _disk_errors(run_dir: Path) -> Iterator[None]:
+def disk_errors(run_dir: Path) -> Iterator[None]:
     """A failed write (disk full, folder gone) ends the run with one clear message; the atomic
     writes leave the previous files in place."""
     try:
@@ -713,27 +427,292 @@ def _disk_errors(run_dir: Path) -> Iterator[None]:
         ) from error
 
 
-def _final_metrics(
+def fit(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    splits: Splits | None = None,
+    resume: bool = False,
+    control: TrainControl | None = None,
+    callbacks: tuple[Callback, ...] = (),
+    device: torch.device | None = None,
+) -> FitResult:
+    """Train a run in ``run_dir`` (made by ``lab.launch.prepare_run``), or resume it from its
+    ``last.pt`` with the same history, early-stopping state and random streams."""
+    context, device = distributed.setup(device or pick_device())
+    saved = read_resume_state(run_dir / runs.LAST) if resume else None
+    config = saved.config if saved is not None else config
+    tc = config.train
+    if splits is None:
+        splits = make_splits(load_dataset(config.data.source), config.data)
+    check_batch_size(tc.batch_size, len(splits.train))
+    precision = resolve_precision(tc.precision, device)
+    steps = math.ceil(
+        usable_batch_size(len(splits.train), tc.batch_size, context.world_size) / tc.batch_size
+    )
+
+    torch.manual_seed(tc.seed)
+    model = build_model(config.model, num_classes=len(splits.classes))
+    model = model.to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, tc, device)
+    scheduler = make_scheduler(optimizer, tc, steps)
+    stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
+    saver = ModelCheckpoint(run_dir, enabled=context.is_main)
+    history, elapsed_before, outcome, reason = restore(
+        saved, run_dir, model, optimizer, scheduler, stopper, saver, config
+    )
+    if outcome is not None and runs.read_metrics(run_dir).get("epochs_run") == len(history):
+        return FitResult(run_dir, history, outcome, reason, runs.read_metrics(run_dir))
+    # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
+    # plain model inside, so saved weights carry no "module." prefix.
+    network = distributed.wrap(model, context, device, tc.sync_bn)
+    emit = _emitter(callbacks, context)
+
+    def score(data: ImageSet) -> tuple[float, float]:
+        return score_split(model, data, config, splits, device, precision, context)
+
+    run_start = time.perf_counter() - elapsed_before
+    first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
+    with interrupted_runs(saver, config, history, stopper):
+        for epoch in range(first_epoch, tc.epochs + 1):
+            lr = optimizer.param_groups[0]["lr"]
+            stats = train_one_epoch(
+                network,
+                epoch_batches(config, splits, epoch, device, context),
+                optimizer,
+                device=device,
+                precision=precision,
+                scheduler=scheduler,
+                label_smoothing=tc.label_smoothing,
+                control=control,
+                on_batch=lambda i, loss, ips, e=epoch: emit(BatchEvent(e, i + 1, steps, loss, ips)),
+                context=context,
+            )
+            if stats.stopped or stats.diverged:
+                outcome, reason = cut_short(stats, epoch, stopper)
+                break
+            history.append(epoch_row(epoch, stats, lr, splits, score, tc))
+            stop, outcome, reason = decide(stopper, history[-1], tc, context)
+            elapsed = time.perf_counter() - run_start
+            saver.epoch_end(
+                training_payload(
+                    config,
+                    splits,
+                    model,
+                    optimizer,
+                    scheduler,
+                    stopper,
+                    history,
+                    elapsed,
+                    outcome,
+                    reason,
+                ),
+                stopper.improved,
+            )
+            emit(EpochEvent.of(history[-1], tc, stopper))
+            if stop:
+                break
+    distributed.barrier(context)  # best.pt is on disk before any rank reads it back
+    test = score_best(model, history, stopper, outcome, run_dir, lambda: score(splits.test))
+    metrics = run_metrics(config, history, stopper, outcome, reason, test)
+    metrics.update(
+        wall_s=time.perf_counter() - run_start,
+        device=str(device),
+        precision=precision,
+        train_images=len(splits.train),
+    )
+    saver.finish(metrics)
+    emit(EndEvent(outcome, reason, run_dir, metrics))
+    return FitResult(run_dir, history, outcome, reason, metrics)
+
+
+# --- the named steps of fit ---------------------------------------------------------------------
+
+
+def restore(
+    saved: ResumeState | None,
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    stopper: EarlyStopping,
+    saver: ModelCheckpoint,
+    config: RunConfig,
+) -> tuple[list[dict], float, Outcome | None, str]:
+    """Set up the run's state: fresh for a new run (its config written first), else the saved
+    weights, optimizer, schedule, early stopping and random streams. Returns the history, the
+    seconds trained before, and the outcome and reason of a run that had already ended."""
+    if saved is None:
+        saver.start(config)
+        return [], 0.0, None, ""
+    saved.restore(model, optimizer, scheduler, stopper, run_dir / runs.LAST)
+    history = list(saved.history)
+    saver.recover(history)
+    return history, saved.elapsed_s, saved.outcome, saved.reason or ""
+
+
+def _emitter(callbacks: tuple[Callback, ...], context: DistContext) -> Callback:
+    """One function that hands an event to every callback (on the main process only)."""
+
+    def emit(event: object) -> None:
+        if context.is_main:
+            for callback in callbacks:
+                callback(event)
+
+    return emit
+
+
+def score_split(
+    model: nn.Module,
+    data: ImageSet,
+    config: RunConfig,
+    splits: Splits,
+    device: torch.device,
+    precision: str,
+    context: DistContext,
+) -> tuple[float, float]:
+    """Loss and accuracy of ``model`` on one split, without augmentation."""
+    distributed.sync_buffers(model, context)
+    batches = BATCHERS[config.train.pipeline](
+        data,
+        config.augment,
+        splits.mean,
+        splits.std,
+        config.train.eval_batch_size,
+        device,
+        train=False,
+        context=context,
+    )
+    return evaluate(
+        model,
+        batches,
+        device=device,
+        precision=precision,
+        tta_flip=config.train.tta_flip,
+        context=context,
+    )
+
+
+def epoch_batches(
+    config: RunConfig, splits: Splits, epoch: int, device: torch.device, context: DistContext
+) -> Batches:
+    """The training batches of one epoch, drawn from the epoch's own generator."""
+    return BATCHERS[config.train.pipeline](
+        splits.train,
+        config.augment,
+        splits.mean,
+        splits.std,
+        config.train.batch_size,
+        device,
+        epoch_generator(config.train.seed, epoch),
+        context=context,
+    )
+
+
+def epoch_row(
+    epoch: int,
+    stats: EpochStats,
+    lr: float,
+    splits: Splits,
+    score: Callable[[ImageSet], tuple[float, float]],
+    config: TrainConfig,
+) -> dict:
+    """One line of ``history.csv``: the epoch's training figures and its evaluations."""
+    row: dict = {
+        "epoch": epoch,
+        "train_loss": stats.loss,
+        "train_acc": stats.accuracy,
+        "val_loss": None,
+        "val_acc": None,
+        "test_loss": None,
+        "test_acc": None,
+        "lr": lr,
+        "seconds": stats.seconds,
+        "images_per_s": stats.images_per_s,
+    }
+    if splits.val is not None:
+        row["val_loss"], row["val_acc"] = score(splits.val)
+    if config.eval_test or config.monitor.startswith("test_"):
+        row["test_loss"], row["test_acc"] = score(splits.test)
+    return row
+
+
+def decide(
+    stopper: EarlyStopping, row: dict, config: TrainConfig, context: DistContext
+) -> tuple[bool, Outcome | None, str]:
+    """Feed the epoch's monitored value to early stopping: whether to stop, and the outcome
+    and reason once the run has ended (None and "" while it goes on)."""
+    value = row[config.monitor]
+    stop, reason = stopper.update(value)
+    # The metrics are reduced over all ranks, so each computes the same decision; rank 0's is
+    # broadcast all the same, so no rank can ever train an epoch the others skip.
+    stop = distributed.broadcast(stop, context)
+    if stop:
+        return True, Outcome.EARLY_STOPPED if math.isfinite(value) else Outcome.DIVERGED, reason
+    if row["epoch"] == config.epochs:
+        return False, Outcome.FINISHED, f"completed {config.epochs}/{config.epochs} epochs"
+    return False, None, ""
+
+
+def cut_short(stats: EpochStats, epoch: int, stopper: EarlyStopping) -> tuple[Outcome, str]:
+    """The outcome of an epoch that did not finish: a user's stop, or a diverged loss."""
+    if stats.stopped:
+        return Outcome.STOPPED, "stopped by the user"
+    kept = f"; best.pt (epoch {stopper.best_epoch}) is kept" if stopper.best_epoch else ""
+    return Outcome.DIVERGED, (
+        f"diverged: loss became {stats.loss:.4g} in epoch {epoch}{kept}. "
+        "Lower the learning rate and start a new run"
+    )
+
+
+@contextlib.contextmanager
+def interrupted_runs(
+    saver: ModelCheckpoint, config: RunConfig, history: list[dict], stopper: EarlyStopping
+) -> Iterator[None]:
+    """On Ctrl-C, record the run as interrupted (resumable) before the interrupt goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        saver.finish(
+            run_metrics(config, history, stopper, Outcome.INTERRUPTED, "interrupted", None)
+        )
+        raise
+
+
+def score_best(
+    model: nn.Module,
+    history: list[dict],
+    stopper: EarlyStopping,
+    outcome: Outcome | None,
+    run_dir: Path,
+    score_test: Callable[[], tuple[float, float]],
+) -> tuple[float, float] | None:
+    """Test loss and accuracy of the best checkpoint: from the history when it holds that
+    epoch's test metrics (as when monitoring the test set), else by scoring ``best.pt`` once.
+    None when there is no best epoch, or the user stopped the run (a stop should be quick;
+    ``cifar-lab eval`` scores it later)."""
+    if not stopper.best_epoch:
+        return None
+    best_row = history[stopper.best_epoch - 1]
+    if best_row["test_acc"] is not None:
+        return best_row["test_loss"], best_row["test_acc"]
+    best = run_dir / runs.BEST
+    if outcome is Outcome.STOPPED or not best.exists():
+        return None
+    model.load_state_dict(read_checkpoint(best)["model"])
+    return score_test()
+
+
+def run_metrics(
     config: RunConfig,
     history: list[dict],
     stopper: EarlyStopping,
+    outcome: Outcome | None,
     reason: str,
-    finished: bool,
-    model: nn.Module,
-    best_path: Path,
-    score_test: Callable[[], tuple[float, float]],
+    test: tuple[float, float] | None,
 ) -> dict:
-    """Summary of a run. The best checkpoint is scored on the test split, unless the history
-    already holds that epoch's test metrics (as when monitoring the test set) or the user
-    stopped the run (a stop should be quick; ``cifar-lab eval`` scores it later)."""
-    from lab.checkpoint import read_checkpoint
-
+    """The summary ``metrics.json`` holds."""
     best_row = history[stopper.best_epoch - 1] if stopper.best_epoch else None
-    test_loss = best_row["test_loss"] if best_row else None
-    test_acc = best_row["test_acc"] if best_row else None
-    if best_row and test_acc is None and reason != STOPPED_BY_USER and best_path.exists():
-        model.load_state_dict(read_checkpoint(best_path)["model"])
-        test_loss, test_acc = score_test()
     return {
         "preset": config.preset,
         "model": config.model.name,
@@ -741,9 +720,9 @@ def _final_metrics(
         "best_epoch": stopper.best_epoch or None,
         "best_value": stopper.best,
         "best_val_acc": best_row["val_acc"] if best_row else None,
-        "test_acc": test_acc,
-        "test_loss": test_loss,
+        "test_acc": test[1] if test else None,
+        "test_loss": test[0] if test else None,
         "epochs_run": len(history),
+        "outcome": outcome.value if outcome is not None else None,
         "reason": reason,
-        "finished": finished,
     }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lab.data import DATA_ENV
+from lab.config import DATA_ENV
 
 TINY_CLASSES = ("circle", "square", "stripes")
 

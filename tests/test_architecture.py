@@ -1,31 +1,116 @@
-"""The library stays UI-free: no module under lab/ imports streamlit."""
+"""The shape of the library: UI-free, and its modules form a graph without cycles.
+
+Every import counts, at the top of a module or inside a function: an import placed in a
+function to dodge a cycle is still a cycle.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-LAB = Path(__file__).resolve().parents[1] / "lab"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UI_PACKAGES = ("streamlit", "app", "ui")
 
 
-def imported_modules(path: Path) -> set[str]:
-    names = set()
+def module_name(path: Path, root: Path) -> str:
+    name = path.relative_to(root).with_suffix("").as_posix().replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def imports_of(path: Path, name: str) -> set[str]:
+    """Every module ``path`` imports, anywhere in it; ``from a import b`` counts as ``a`` and
+    as ``a.b`` (which is a module when ``b`` is a submodule)."""
+    found = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(p for p in [*parts, base] if p)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
 
 
-def test_no_lab_module_imports_streamlit():
-    modules = sorted(LAB.rglob("*.py"))
-    assert len(modules) >= 10
-    offenders = [p.name for p in modules if "streamlit" in imported_modules(p)]
-    assert offenders == []
+def import_graph(root: Path, package: str) -> dict[str, set[str]]:
+    modules = {module_name(p, root): p for p in (root / package).rglob("*.py")}
+    return {
+        name: {target for target in imports_of(path, name) if target in modules and target != name}
+        for name, path in modules.items()
+    }
 
 
-def test_the_check_sees_an_import(tmp_path):
-    sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    import streamlit as st\n")
-    assert "streamlit" in imported_modules(sample)
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_lab_modules_form_a_graph_without_cycles():
+    graph = import_graph(ROOT, "lab")
+    assert len(graph) >= 20
+    assert find_cycle(graph) is None
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "lab").rglob("*.py")), ids=lambda p: p.name)
+def test_no_lab_module_imports_the_ui(path):
+    roots = {name.split(".")[0] for name in imports_of(path, module_name(path, ROOT))}
+    assert not roots & set(UI_PACKAGES)
+
+
+def write_package(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_the_check_finds_a_cycle_hidden_inside_a_function(tmp_path):
+    write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "from pkg.b import thing\n",
+            "pkg/b.py": "def thing():\n    from pkg import a\n",
+            "pkg/c.py": "from . import a\n",
+        },
+    )
+    assert find_cycle(import_graph(tmp_path, "pkg")) in (
+        ["pkg.a", "pkg.b", "pkg.a"],
+        ["pkg.b", "pkg.a", "pkg.b"],
+    )
+
+
+def test_the_check_passes_an_acyclic_package_and_sees_ui_imports(tmp_path):
+    write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "from pkg import b\n",
+            "pkg/b.py": "def f():\n    import streamlit as st\n",
+        },
+    )
+    assert find_cycle(import_graph(tmp_path, "pkg")) is None
+    assert "streamlit" in imports_of(tmp_path / "pkg/b.py", "pkg.b")

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from lab.augment import (
-    AugmentConfig,
     apply_batch,
     apply_reference,
     augment_batch,
@@ -19,6 +18,7 @@ from lab.augment import (
     preprocess_batch,
     sample_params,
 )
+from lab.config import AugmentConfig
 from lab.errors import ConfigError
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)

@@ -8,14 +8,13 @@ import torch
 from lab import runs
 from lab.checkpoint import (
     FORMAT_VERSION,
-    atomic_save,
-    atomic_write_text,
     load_model,
     read_checkpoint,
 )
+from lab.config import ModelConfig
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
 from lab.errors import CheckpointError
-from lab.models import ModelConfig, build_model
+from lab.models import build_model
 from lab.train import fit
 from tests.conftest import tiny_config
 
@@ -27,24 +26,6 @@ def trained_run(tiny_folder, tmp_path_factory):
     run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "ckpt")
     fit(config, run_dir, splits=splits)
     return run_dir
-
-
-def test_atomic_save_replaces_without_leaving_temp_files(tmp_path):
-    target = tmp_path / "x.pt"
-    atomic_save({"a": torch.ones(2)}, target)
-    atomic_save({"a": torch.zeros(2)}, target)
-    assert torch.equal(read_checkpoint(target)["a"], torch.zeros(2))
-    atomic_write_text("hello", tmp_path / "t.txt")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt", "x.pt"]
-
-
-def test_failed_write_keeps_the_previous_file(tmp_path):
-    target = tmp_path / "x.pt"
-    atomic_save({"a": torch.ones(2)}, target)
-    with pytest.raises((TypeError, AttributeError)):
-        atomic_save({"a": lambda: None}, target)  # unpicklable: fails mid-write
-    assert torch.equal(read_checkpoint(target)["a"], torch.ones(2))
-    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
 
 
 def test_model_is_rebuilt_from_the_checkpoint_config(trained_run):

@@ -11,15 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lab.data import (
-    DATA_ENV,
-    DataConfig,
-    channel_stats,
-    class_counts,
-    default_source,
-    load_dataset,
-    make_splits,
-)
+from lab.config import DATA_ENV, DataConfig, default_source
+from lab.data import channel_stats, class_counts, load_dataset, make_splits
 from lab.errors import ConfigError, DataError
 from tests.conftest import TINY_CLASSES, make_image_folder
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 from lab import jobs, runs
 from lab.device import pick_device
+from lab.errors import ConfigError, LabError
 from lab.jobs import JobManager
+from lab.outcome import Outcome
 from lab.presets import preset_config
 
 
@@ -38,6 +41,10 @@ def wait_until(condition, timeout: float = 60.0, interval: float = 0.05):
     pytest.fail(f"condition not met within {timeout} s")
 
 
+def training_thread_alive(job_id: str) -> bool:
+    return any(thread.name == f"cifar-lab-{job_id}" for thread in threading.enumerate())
+
+
 @pytest.fixture
 def manager():
     made = JobManager(max_running=1, idle_pause_s=600, device=pick_device("cpu"))
@@ -63,6 +70,7 @@ def test_a_job_trains_in_the_background_and_its_history_grows(manager, tiny_fold
     assert snap.batch_losses and snap.batch_losses[-1].step == len(snap.batch_losses)
     assert snap.images_per_s and snap.images_per_s > 0
     assert snap.best_epoch in (1, 2, 3)
+    assert snap.outcome is Outcome.FINISHED and snap.metrics["outcome"] == "finished"
     assert snap.reason == snap.metrics["reason"] and "3" in snap.reason
     assert snap.metrics["epochs_run"] == 3
     assert snap.run_dir == tmp_path / "grow"
@@ -75,9 +83,9 @@ def test_stop_stops_and_resume_continues_from_last_checkpoint(manager, tiny_fold
     manager.stop(job_id)
     assert manager.wait(job_id, 60) == jobs.STOPPED
     stopped = manager.snapshot(job_id)
-    assert stopped.reason == "stopped by user" and stopped.resumable
-    time.sleep(0.3)
-    assert len(manager.snapshot(job_id).history) == len(stopped.history)  # really stopped
+    assert stopped.outcome is Outcome.STOPPED and stopped.resumable
+    assert not training_thread_alive(job_id)  # really stopped: nothing trains any more
+    assert len(runs.read_history(stopped.run_dir)) == len(stopped.history)
 
     manager.resume(job_id)
     wait_until(lambda: len(manager.snapshot(job_id).history) >= len(stopped.history) + 2)
@@ -93,9 +101,9 @@ def test_pause_holds_the_job_and_resume_releases_it(manager, tiny_folder, tmp_pa
     wait_until(lambda: len(manager.snapshot(job_id).history) >= 1)
     manager.pause(job_id)
     assert manager.snapshot(job_id).state == jobs.PAUSED
-    time.sleep(0.5)  # the batch in flight (and at most its epoch's evaluation) completes
-    held = manager.snapshot(job_id)
-    time.sleep(0.5)
+    # The batch in flight (and at most its epoch's evaluation) completes, then the thread parks.
+    held = wait_until(lambda: (snap := manager.snapshot(job_id)).parked and snap)
+    assert training_thread_alive(job_id)  # held, not ended: it continues where it was
     assert len(manager.snapshot(job_id).batch_losses) == len(held.batch_losses)
     manager.resume(job_id)
     assert manager.snapshot(job_id).state == jobs.RUNNING
@@ -112,7 +120,7 @@ def test_cap_of_one_queues_the_second_job_in_its_own_folder(manager, tiny_folder
     wait_until(lambda: len(manager.snapshot(first).history) >= 1)
     assert manager.snapshot(second).state == jobs.QUEUED  # still waiting while the first trains
 
-    manager.stop(first)
+    manager.stop(first, by="tab-a")
     assert manager.wait(second, 60) == jobs.FINISHED
     assert (waiting.run_dir / runs.BEST).exists()
     assert manager.snapshot(first).state == jobs.STOPPED
@@ -126,10 +134,9 @@ def test_a_job_nobody_polls_is_paused_and_can_be_resumed(tiny_folder, tmp_path):
         # Nobody watches either job: the running one pauses itself, and the queued one is
         # paused instead of being started in its place.
         assert manager.wait(job_id, 60, states=frozenset({jobs.PAUSED})) == jobs.PAUSED
-        idle = manager.snapshot(job_id, watch=False)
+        idle = wait_until(lambda: (snap := manager.snapshot(job_id, watch=False)).parked and snap)
         assert idle.reason.startswith("paused automatically")
         wait_until(lambda: manager.snapshot(queued, watch=False).state == jobs.PAUSED)
-        time.sleep(0.5)
         assert len(manager.snapshot(job_id, watch=False).batch_losses) == len(idle.batch_losses)
 
         manager.resume(job_id)
@@ -139,10 +146,35 @@ def test_a_job_nobody_polls_is_paused_and_can_be_resumed(tiny_folder, tmp_path):
         manager.stop_all()
 
 
-def test_an_impossible_config_fails_with_the_engine_message(manager, tiny_folder, tmp_path):
-    job_id = manager.submit(tiny_config(tiny_folder, epochs=1, batch_size=4096), tmp_path)
-    assert manager.wait(job_id, 60) == jobs.FAILED
-    assert "batch_size 4096 is larger than the training split" in manager.snapshot(job_id).error
+def test_an_impossible_config_is_refused_at_once_and_leaves_nothing(manager, tiny_folder, tmp_path):
+    with pytest.raises(ConfigError, match="batch_size 4096 is larger than the training split") as e:
+        manager.submit(tiny_config(tiny_folder, epochs=1, batch_size=4096), tmp_path / "runs")
+    assert e.value.setting == "batch_size"
+    assert not (tmp_path / "runs").exists() and manager.jobs() == []
+
+
+def test_only_the_owner_controls_a_job_and_others_may_watch(manager, tiny_folder, tmp_path):
+    job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path, owner="tab-a")
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= 1)
+    for command in (manager.pause, manager.stop, manager.resume):
+        with pytest.raises(LabError, match="started in another browser session"):
+            command(job_id, by="tab-b")
+    watched = manager.snapshot(job_id)
+    assert watched.state == jobs.RUNNING
+    assert watched.owned_by("tab-a") and not watched.owned_by("tab-b")
+    manager.pause(job_id, by="tab-a")
+    assert manager.snapshot(job_id).state == jobs.PAUSED
+
+
+def test_a_queued_job_stopped_before_it_trained_leaves_nothing(manager, tiny_folder, tmp_path):
+    first = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+    second = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path, name="never")
+    assert manager.snapshot(second).state == jobs.QUEUED and (tmp_path / "never").is_dir()
+    manager.stop(second)
+    cancelled = manager.snapshot(second)
+    assert cancelled.state == jobs.CANCELLED and not cancelled.resumable
+    assert cancelled.queue_position is None and not (tmp_path / "never").exists()
+    assert manager.snapshot(first).state == jobs.RUNNING
 
 
 def test_an_unfinished_run_folder_resumes_in_a_new_manager(manager, tiny_folder, tmp_path):

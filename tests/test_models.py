@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lab.config import ModelConfig, check_input_size
 from lab.errors import ConfigError
-from lab.models import ModelConfig, build_model, check_input_size, summarize
+from lab.models import build_model, summarize
 
 # The notebook's nn.Sequential indices: conv and BatchNorm layers in `features`, the three
 # Linear layers in `classifier`.

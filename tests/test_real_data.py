@@ -10,8 +10,9 @@ import torch
 
 from lab.checkpoint import load_model
 from lab.cli import main
+from lab.config import ModelConfig
 from lab.data import class_counts, load_dataset
-from lab.models import ModelConfig, build_model
+from lab.models import build_model
 from lab.predict import open_image, predict_images
 
 pytestmark = pytest.mark.real_data

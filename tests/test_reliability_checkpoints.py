@@ -20,9 +20,10 @@ import torch
 
 from lab import cli, runs
 from lab.checkpoint import FORMAT_VERSION, load_model, read_checkpoint
+from lab.config import ModelConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import CheckpointError
-from lab.models import ModelConfig, build_model
+from lab.models import build_model
 from lab.train import fit
 from tests.conftest import tiny_config
 

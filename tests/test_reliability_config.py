@@ -18,30 +18,37 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab import cli, runs
-from lab.augment import AugmentConfig
-from lab.data import DataConfig
+from lab.config import (
+    MONITORS,
+    PIPELINES,
+    SCHEDULES,
+    SECTIONS,
+    AugmentConfig,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from lab.errors import ConfigError
-from lab.models import ModelConfig
-from lab.presets import PRESET_NAMES, SECTIONS, RunConfig, cpu_fast_config, preset_config
-from lab.train import MONITORS, PIPELINES, SCHEDULES, TrainConfig
+from lab.presets import PRESET_NAMES, cpu_fast_config, preset_config
 
 CIFAR_LAB = os.path.join(os.path.dirname(sys.executable), "cifar-lab")
 
 # --- the CLI ----------------------------------------------------------------------------------
 
 BAD_FLAGS = [
-    (["--lr", "-1"], "lr must be > 0 and at most 10, got -1.0"),
+    (["--lr", "-1"], "lr must be > 0 and at most 10, got -1"),
     (["--lr", "nan"], "lr must be > 0 and at most 10, got nan"),
-    (["--lr", "11"], "lr must be > 0 and at most 10, got 11.0"),
+    (["--lr", "11"], "lr must be > 0 and at most 10, got 11"),
     (["--patience", "-1"], "patience must be >= 0, got -1"),
-    (["--batch-size", "0"], "batch_size must be between 1 and 65536, got 0"),
+    (["--batch-size", "0"], "batch_size must be between 1 and 65536 images, got 0"),
     (["--batch-size", "1000"], "larger than the training split (65 images): choose 1 to 65"),
-    (["--val-fraction", "2"], "val_fraction must be between 0 and 0.5, got 2.0"),
+    (["--val-fraction", "2"], "val_fraction must be between 0 and 0.5, got 2"),
     (["--val-fraction", "-0.1"], "val_fraction must be between 0 and 0.5, got -0.1"),
-    (["--epochs", "0"], "epochs must be between 1 and 1000, got 0"),
-    (["--subset", "0"], "subset must be a positive number of images, got 0"),
+    (["--epochs", "0"], "epochs must be between 1 and 1000 epochs, got 0"),
+    (["--subset", "0"], "subset must be >= 1, got 0"),
     (["--subset", "4"], "subset must be at least 6 (two images per class), got 4"),
-    (["--width", "100"], "width must be between 0.125 and 4, got 100.0"),
+    (["--width", "100"], "width must be between 0.125 and 4, got 100"),
     (["--seed", "-1"], "seed must be between 0 and 4294967294, got -1"),
     (["--min-delta", "nan"], "min_delta must be a finite number >= 0, got nan"),
     (["--monitor", "val_acc", "--val-fraction", "0"], "needs a validation split"),
@@ -201,7 +208,7 @@ def test_any_preset_name_is_a_preset_or_a_config_error(name):
         (DataConfig, {"source": "a\0b"}, "NUL character"),
         (DataConfig, {"source": 5}, "source must be str, got 5"),
         (AugmentConfig, {"resize": 32.5}, "resize must be int or None"),
-        (ModelConfig, {"name": None}, "name must be str"),
+        (ModelConfig, {"name": None}, "model must be str"),
     ],
 )
 def test_values_of_the_wrong_kind_are_refused_by_name(cls, kwargs, message):

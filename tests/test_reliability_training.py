@@ -18,10 +18,13 @@ import pytest
 import torch
 
 from lab import cli, runs
-from lab.checkpoint import SAVE_DELAY_ENV, atomic_save, load_model, read_checkpoint
+from lab.checkpoint import load_model, read_checkpoint
+from lab.config import ModelConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import LabError
-from lab.models import ModelConfig, build_model
+from lab.io import SAVE_DELAY_ENV, atomic_save
+from lab.models import build_model
+from lab.outcome import Outcome
 from lab.train import BatchEvent, EpochEvent, TrainControl, fit, train_one_epoch
 from tests.conftest import tiny_config
 
@@ -129,7 +132,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_resume_finishes(tiny_folder
     assert check_intact(run_dir, note) == KILL_EPOCHS
     assert history_epochs(run_dir) == list(range(1, KILL_EPOCHS + 1)), note
     last = read_checkpoint(run_dir / runs.LAST)
-    assert last["finished"] and last["reason"] == f"completed {KILL_EPOCHS}/{KILL_EPOCHS} epochs"
+    assert last["outcome"] == "finished"
+    assert last["reason"] == f"completed {KILL_EPOCHS}/{KILL_EPOCHS} epochs"
     assert runs.read_metrics(run_dir)["epochs_run"] == KILL_EPOCHS
 
 
@@ -204,6 +208,9 @@ def test_learning_rate_10_diverges_in_the_first_epoch_and_records_why(tiny_folde
     run_dir = runs.create_run_dir(tmp_path / "runs", "lr10")
     events = []
     result = fit(config, run_dir, callbacks=(events.append,))
+    assert (
+        result.outcome is Outcome.DIVERGED and runs.read_metrics(run_dir)["outcome"] == "diverged"
+    )
     assert result.reason.startswith("diverged: loss became") and "in epoch 1" in result.reason
     batches = [e for e in events if isinstance(e, BatchEvent)]
     assert result.history == [] and len(batches) < 4  # stopped inside the first epoch
@@ -238,6 +245,7 @@ def test_divergence_half_way_stops_at_once_and_keeps_best(tiny_folder, tmp_path)
 
     events = []
     result = fit(config, run_dir, splits=splits, resume=True, callbacks=(events.append,))
+    assert result.outcome is Outcome.DIVERGED
     assert result.reason.startswith("diverged: loss became") and "in epoch 3" in result.reason
     assert f"best.pt (epoch {result.metrics['best_epoch']}) is kept" in result.reason
     assert not any(isinstance(e, EpochEvent) for e in events)  # epoch 3 never completed

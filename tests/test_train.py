@@ -10,14 +10,14 @@ import torch
 
 from lab import runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint
+from lab.config import TrainConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
+from lab.outcome import Outcome
 from lab.train import (
-    STOPPED_BY_USER,
     BatchEvent,
     EndEvent,
     EpochEvent,
-    TrainConfig,
     TrainControl,
     fast_batches,
     fit,
@@ -50,12 +50,13 @@ def test_fit_writes_every_artifact_and_learns(tiny_folder, tmp_path):
     assert history["epoch"].tolist() == [1, 2, 3, 4]
     assert history["val_acc"].notna().all() and history["test_acc"].isna().all()
     assert result.metrics["test_acc"] > 0.6  # three easy classes: chance is 0.33
-    assert result.reason == "completed 4/4 epochs"
+    assert result.outcome is Outcome.FINISHED and result.reason == "completed 4/4 epochs"
+    assert runs.read_metrics(run_dir)["outcome"] == "finished"
     checkpoint = read_checkpoint(run_dir / "last.pt")
     assert checkpoint["format_version"] == FORMAT_VERSION
     assert checkpoint["classes"] == ["circle", "square", "stripes"]
     assert len(checkpoint["mean"]) == 3 and checkpoint["config"]["preset"] == "cpu-fast"
-    assert checkpoint["finished"] is True
+    assert checkpoint["outcome"] == "finished"
     kinds = [type(e) for e in events]
     assert kinds.count(EpochEvent) == 4 and kinds[-1] is EndEvent
     assert kinds.count(BatchEvent) == 4 * 4  # 54 training images / 16 = 4 batches
@@ -91,25 +92,32 @@ def test_stop_request_is_honoured_between_batches(tiny_folder, tmp_path):
         tmp_path, config, "stopped", control=control, callbacks=(stop_on_second_batch,)
     )
     run_dir = result.run_dir
-    assert result.reason == STOPPED_BY_USER
+    assert result.outcome is Outcome.STOPPED
     assert len(result.history) == 1
     assert sum(isinstance(e, BatchEvent) and e.epoch == 2 for e in events) == 2
-    assert read_checkpoint(run_dir / "last.pt")["finished"] is False
+    assert read_checkpoint(run_dir / "last.pt")["outcome"] is None
+    assert runs.read_metrics(run_dir)["outcome"] == "stopped"
 
 
 def test_pause_blocks_training_until_resumed(tiny_folder, tmp_path):
     control = TrainControl()
-    paused_at = {}
+    batches_while_paused = []
+    events = []
+
+    def resume_later():
+        # Half a second is dozens of tiny batches: had the pause not held, more would be here.
+        batches_while_paused.append(sum(isinstance(e, BatchEvent) for e in events))
+        control.resume()
 
     def pause_once(event):
-        if isinstance(event, BatchEvent) and event.batch == 1 and not paused_at:
+        if isinstance(event, BatchEvent) and event.batch == 1 and not batches_while_paused:
             control.pause()
-            paused_at["batch"] = event.batch
-            threading.Timer(0.5, control.resume).start()
+            threading.Timer(0.5, resume_later).start()
 
     config = tiny_config(tiny_folder, epochs=1)
-    result, events = run_fit(tmp_path, config, control=control, callbacks=(pause_once,))
-    assert paused_at and result.reason == "completed 1/1 epochs"
+    result, _ = run_fit(tmp_path, config, control=control, callbacks=(events.append, pause_once))
+    assert batches_while_paused == [1]
+    assert result.outcome is Outcome.FINISHED
     assert sum(isinstance(e, BatchEvent) for e in events) == 4
 
 
@@ -154,7 +162,7 @@ def test_resuming_a_finished_run_trains_nothing(tiny_folder, tmp_path):
     events = []
     again = fit(config, done.run_dir, resume=True, callbacks=(events.append,))
     assert again.history == done.history and events == []
-    assert again.reason == done.reason
+    assert again.outcome is done.outcome and again.reason == done.reason
 
 
 def test_reference_pipeline_trains_too(tiny_folder, tmp_path):

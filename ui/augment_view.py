@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lab.augment import AugmentConfig, apply_reference, describe_params, sample_params
+from lab.augment import apply_reference, describe_params, sample_params
+from lab.config import AugmentConfig
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.predict import network_view, open_image

@@ -21,16 +21,16 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from lab import insight
 from lab.checkpoint import LoadedModel, load_model
+from lab.config import ModelConfig
 from lab.data import Dataset, Progress, load_dataset
 from lab.device import pick_device
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
-from lab.gradcam import Explanation, explain_images
 from lab.jobs import JobManager
-from lab.models import ModelConfig
-from lab.robustness import robustness_sweep
+from lab.lenses import insight
+from lab.lenses.gradcam import Explanation, explain_images
+from lab.lenses.robustness import robustness_sweep
 from ui.images import chw_to_hwc, strip, upscale
 
 
@@ -243,12 +243,12 @@ def _robustness(
 
 
 def robustness(checkpoint: Path, source: str, dataset: Dataset, transform: str, limit: int):
-    """``lab.robustness.robustness_sweep`` on the test split, once per checkpoint version."""
+    """``lab.lenses.robustness.robustness_sweep`` on the test split, once per checkpoint version."""
     generation = data_store().generation(source)
     return _robustness(*_version(checkpoint), source, generation, transform, limit, dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def anatomy(name: str, width: float, input_size: int, num_classes: int) -> insight.Anatomy:
-    """``lab.insight.model_anatomy`` of a model choice (builds the network once per choice)."""
+    """``lab.lenses.insight.model_anatomy`` of a model choice (built once per choice)."""
     return insight.model_anatomy(ModelConfig(name=name, width=width), input_size, num_classes)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab.data import CIFAR10_SOURCE, DATA_ENV, Dataset
+from lab.config import CIFAR10_SOURCE, DATA_ENV
+from lab.data import Dataset
 from lab.errors import LabError
 from ui import state
 from ui.cache import data_store

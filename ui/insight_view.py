@@ -1,6 +1,6 @@
 """The insight sections of the Checkpoints, Classify and Train pages: each function draws one
-section from what ``lab.insight``, ``lab.gradcam``, ``lab.lr_finder``, ``lab.robustness`` and
-``lab.export`` compute (the heavy parts cached per checkpoint version in ``ui.cache``)."""
+section from what the modules of ``lab.lenses`` compute (the heavy parts cached per checkpoint
+version in ``ui.cache``)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from lab import insight, runs
-from lab.augment import AugmentConfig
+from lab import runs
 from lab.checkpoint import LoadedModel
+from lab.config import INPUT_SIZES, MONITORS, AugmentConfig
 from lab.data import Dataset, make_splits
 from lab.errors import LabError
 from lab.evaluate import Evaluation
-from lab.export import write_run_card
-from lab.lr_finder import LrFinderResult, find_lr
-from lab.models import INPUT_SIZES
-from lab.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value
+from lab.lenses import insight
+from lab.lenses.lr_finder import LrFinderResult, find_lr
+from lab.lenses.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value
+from lab.lenses.run_card import write_run_card
 from lab.runs import RunInfo
-from lab.train import MONITORS
 from ui import cache, charts, state
 from ui.images import chw_to_hwc, upscale
 from ui.training import build_run_config
@@ -161,7 +160,7 @@ def error_analysis(checkpoint: Path, source: str, evaluation: Evaluation, datase
 
 
 def run_card_bytes(run_dir: Path, evaluation: Evaluation) -> bytes:
-    """The run card zip of ``run_dir`` (``lab.export.write_run_card``) as bytes."""
+    """The run card zip of ``run_dir`` (``lab.lenses.run_card.write_run_card``) as bytes."""
     with tempfile.TemporaryDirectory(prefix="cifar-lab-card-") as folder:
         out = write_run_card(run_dir, Path(folder) / "card.zip", evaluation=evaluation)
         return out.read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import jobs
-from lab.data import CIFAR10_SOURCE
+from lab.config import CIFAR10_SOURCE
 from lab.device import describe_device
 from ui import state, training
 from ui.cache import inference_device, job_manager

@@ -15,8 +15,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lab.augment import AugmentConfig
-from lab.data import CIFAR10_SOURCE, DATA_ENV
+from lab.config import CIFAR10_SOURCE, DATA_ENV, AugmentConfig
 from lab.errors import ConfigError
 from lab.paths import resolve_user_path
 from lab.presets import preset_config

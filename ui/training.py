@@ -9,11 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from lab import jobs
-from lab.augment import AugmentConfig
-from lab.data import make_splits
+from lab.config import AugmentConfig, RunConfig
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
-from lab.presets import RunConfig, preset_config
+from lab.presets import preset_config
 from ui import charts, state
 from ui.cache import data_store, job_manager
 
@@ -25,6 +24,7 @@ STATE_LABELS = {
     jobs.STOPPED: "Stopped",
     jobs.FINISHED: "Finished",
     jobs.FAILED: "Failed",
+    jobs.CANCELLED: "Cancelled",
 }
 STATE_ICONS = {
     jobs.QUEUED: ":material/hourglass_top:",
@@ -34,6 +34,7 @@ STATE_ICONS = {
     jobs.STOPPED: ":material/stop_circle:",
     jobs.FINISHED: ":material/check_circle:",
     jobs.FAILED: ":material/error:",
+    jobs.CANCELLED: ":material/block:",
 }
 HISTORY_FORMATS = {
     "train_loss": "{:.4f}",
@@ -49,44 +50,31 @@ HISTORY_FORMATS = {
 
 
 def build_run_config(values: dict, source: str, augment: AugmentConfig | None) -> RunConfig:
-    """The run the Train controls describe: the preset, with the controls' values on top.
-
-    The network decides the input size (227 px for alexnet, the native 32 px for
-    alexnet_cifar), whatever augmentation is chosen.
-    """
+    """The run the Train controls describe: the preset, with the controls' values on top
+    (``RunConfig.with_settings`` applies the rules that tie settings together)."""
     config = preset_config(values["preset"], source)
-    model = values["model"]
-    augment_values = asdict(augment or config.augment)
-    augment_values["resize"] = 227 if model == "alexnet" else None
-    return config.with_overrides(
-        data={
-            "val_fraction": values["val_fraction"],
-            "subset": values["subset"],
-            "seed": values["seed"],
-        },
-        augment=augment_values,
-        model={"name": model, "width": values["width"] if model == "alexnet_cifar" else 1.0},
-        train={
-            "lr": values["lr"],
-            "patience": values["patience"],
-            "min_delta": values["min_delta"],
-            "monitor": values["monitor"],
-            "epochs": values["epochs"],
-            "batch_size": values["batch_size"],
-            "seed": values["seed"],
-        },
-    )
+    if augment is not None:
+        config = config.with_overrides(augment=asdict(augment))
+    settings = {key: values[key] for key in SETTING_KEYS}
+    if values["model"] != "alexnet_cifar":
+        settings.pop("width")
+    return config.with_settings(settings)
 
 
-# Settings on the Train page whose refusal messages start with their name ("batch size 1024 is
-# larger ...", "monitor 'val_acc' needs ..."), so the message can stand beside the control.
-CHECKED_SETTINGS = ("batch_size", "monitor", "val_fraction", "subset", "lr", "epochs", "seed")
-
-
-def setting_named(message: str) -> str | None:
-    """The Train-page setting a refusal message is about, or None."""
-    head = message.replace("batch size", "batch_size")
-    return next((name for name in CHECKED_SETTINGS if head.startswith(f"{name} ")), None)
+# The Train page's controls, by their key in lab.config.SETTINGS.
+SETTING_KEYS = (
+    "model",
+    "width",
+    "lr",
+    "patience",
+    "min_delta",
+    "monitor",
+    "epochs",
+    "batch_size",
+    "val_fraction",
+    "seed",
+    "subset",
+)
 
 
 def show_setting_error(container, setting: str) -> None:
@@ -99,26 +87,23 @@ def show_setting_error(container, setting: str) -> None:
 
 
 def start() -> None:
-    """Start button: build the run, split the data, and hand both to the job manager."""
+    """Start button: check the run against the data and hand it to the job manager."""
     state.set_train_error(None)
     source = state.data_source()
     try:
         config = build_run_config(state.train_values(), source, state.train_augment())
-        splits = make_splits(data_store().load(source), config.data)
-        if config.train.batch_size > len(splits.train):
-            raise ConfigError(
-                f"batch size {config.train.batch_size} is larger than the training split "
-                f"({len(splits.train)} images): choose at most {len(splits.train)}"
-            )
         job_id = job_manager().submit(
             config,
             state.runs_dir(),
             name=state.train_values()["name"],
-            splits=splits,
+            dataset=data_store().load(source),
             owner=state.session_id(),
         )
+    except ConfigError as error:
+        state.set_train_error(str(error), error.setting)
+        return
     except LabError as error:
-        state.set_train_error(str(error), setting_named(str(error)))
+        state.set_train_error(str(error))
         return
     except OSError as error:
         state.set_train_error(f"cannot create a run folder in {state.runs_dir()}: {error}")
@@ -127,15 +112,15 @@ def start() -> None:
 
 
 def pause() -> None:
-    job_manager().pause(state.job_id())
+    job_manager().pause(state.job_id(), by=state.session_id())
 
 
 def resume() -> None:
-    job_manager().resume(state.job_id())
+    job_manager().resume(state.job_id(), by=state.session_id())
 
 
 def stop() -> None:
-    job_manager().stop(state.job_id())
+    job_manager().stop(state.job_id(), by=state.session_id())
 
 
 def watch(job_id: str) -> None:

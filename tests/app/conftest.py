@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab import runs
-from lab.data import DATA_ENV
+from lab.config import DATA_ENV
 from lab.train import fit
 
 

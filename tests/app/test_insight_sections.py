@@ -10,11 +10,12 @@ import zipfile
 import pytest
 from app_helpers import button, open_page, texts
 
-from lab import insight, runs
+from lab import runs
 from lab.checkpoint import load_model
+from lab.config import ModelConfig
 from lab.data import load_dataset
 from lab.evaluate import evaluate_model
-from lab.models import ModelConfig
+from lab.lenses import insight
 from lab.predict import open_image, predict_images
 from lab.presets import preset_config
 from lab.train import fit

@@ -112,7 +112,7 @@ def test_a_setting_the_engine_refuses_is_shown_beside_its_control_and_starts_not
     button(at, "Start").click().run()
     assert len(at.error) == 1
     beside = column_holding(at, "select_slider", state.TRAIN_BATCH_SIZE).error
-    assert "batch size 1024 is larger than the training split" in beside[0].value
+    assert "batch_size 1024 is larger than the training split" in beside[0].value
     assert not button(at, "Start").disabled
     assert not any(empty_runs.iterdir()) if empty_runs.exists() else True
 
@@ -120,7 +120,7 @@ def test_a_setting_the_engine_refuses_is_shown_beside_its_control_and_starts_not
     at.slider(key=state.TRAIN_VAL_FRACTION).set_value(0.0).run()
     button(at, "Start").click().run()
     assert len(at.error) == 1
-    beside = column_holding(at, "selectbox", state.TRAIN_MONITOR).error
+    beside = column_holding(at, "slider", state.TRAIN_VAL_FRACTION).error
     assert "needs a validation split" in beside[0].value
 
 

@@ -21,7 +21,7 @@ from lab.cli import main
 from lab.data import load_dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
-from lab.export import write_run_card
+from lab.lenses.run_card import write_run_card
 
 FILES = {
     "config.json",

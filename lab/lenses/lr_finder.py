@@ -21,11 +21,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from lab.config import RunConfig
 from lab.data import Splits
 from lab.device import pick_device, resolve_precision
 from lab.errors import ConfigError
 from lab.models import build_model
-from lab.presets import RunConfig
 from lab.train import (
     TrainControl,
     epoch_generator,

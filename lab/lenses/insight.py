@@ -13,7 +13,8 @@ dataclasses that a page can chart directly:
   with the onset of overfitting and loss spikes, and the model anatomy.
 
 Grad-CAM, the learning-rate finder, the augmentation robustness sweep and the run card export
-are in ``lab.gradcam``, ``lab.lr_finder``, ``lab.robustness`` and ``lab.export``.
+are the other modules of ``lab.lenses``: ``gradcam``, ``lr_finder``, ``robustness`` and
+``run_card``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lab.config import ModelConfig, TrainConfig, check_input_size
 from lab.early_stopping import replay
 from lab.errors import ConfigError, LabError
 from lab.evaluate import Evaluation
-from lab.models import ModelConfig, build_model, check_input_size, summarize
-from lab.train import TrainConfig
+from lab.models import build_model, summarize
 
 # Probabilities are clipped here before the log, so a confidently wrong image has a large but
 # finite loss (float32 softmax can round a tiny probability to exactly 0).

@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lab import runs
+from lab.config import ModelConfig
 from lab.early_stopping import EarlyStopping
 from lab.errors import ConfigError, LabError
 from lab.evaluate import Evaluation
-from lab.insight import (
+from lab.lenses.insight import (
     calibration,
     class_accuracy_difference,
     config_diff,
@@ -33,7 +34,7 @@ from lab.insight import (
     top_losses,
     unsure_message,
 )
-from lab.models import ModelConfig, build_model
+from lab.models import build_model
 from lab.presets import cpu_fast_config, notebook_config
 
 CLASSES = ("cat", "dog", "bird")
@@ -338,7 +339,7 @@ def test_what_if_replays_a_real_run_to_its_own_outcome(tiny_run):
     )
     assert result.kept_epoch == metrics["best_epoch"]
     assert result.kept_value == pytest.approx(metrics["best_value"])
-    assert (result.stop_epoch is not None) == metrics["reason"].startswith("early stop")
+    assert (result.stop_epoch is not None) == (metrics["outcome"] == "early_stopped")
 
 
 def test_what_if_needs_a_recorded_monitor():

@@ -13,12 +13,13 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
-from lab.augment import AugmentConfig, apply_batch, eval_config, identity_params
+from lab.augment import apply_batch, eval_config, identity_params
 from lab.checkpoint import LoadedModel
+from lab.config import AugmentConfig
 from lab.data import ImageSet, _stratified_pick
 from lab.device import resolve_precision
 from lab.errors import ConfigError
-from lab.train import predict_logits
+from lab.models import predict_logits
 
 # Each transform's parameter: its unit and the value that leaves an image unchanged.
 TRANSFORMS = {

@@ -9,12 +9,12 @@ import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
 from lab import runs
-from lab.augment import AugmentConfig
 from lab.checkpoint import load_model
+from lab.config import AugmentConfig
 from lab.data import load_dataset
 from lab.errors import ConfigError
 from lab.evaluate import evaluate_model
-from lab.robustness import (
+from lab.lenses.robustness import (
     DEFAULT_SWEEPS,
     TRANSFORMS,
     identity_value,

@@ -11,9 +11,10 @@ from PIL import Image
 from torch import nn
 
 from lab.checkpoint import LoadedModel
+from lab.config import ModelConfig
 from lab.errors import ConfigError
-from lab.gradcam import cam_layer, explain_images, grad_cam, heat_colors, overlay
-from lab.models import ModelConfig, build_model
+from lab.lenses.gradcam import cam_layer, explain_images, grad_cam, heat_colors, overlay
+from lab.models import build_model
 from lab.presets import cpu_fast_config
 
 

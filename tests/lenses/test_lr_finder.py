@@ -12,7 +12,7 @@ from torch import nn
 
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
-from lab.lr_finder import find_lr, lr_range_test, smooth, suggest
+from lab.lenses.lr_finder import find_lr, lr_range_test, smooth, suggest
 from lab.train import train_one_epoch
 from tests.conftest import tiny_config
 

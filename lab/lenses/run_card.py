@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 import torch
@@ -28,6 +28,7 @@ from lab.checkpoint import load_model
 from lab.data import Dataset, load_dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
+from lab.io import atomic_write
 
 CONFUSION = "confusion_matrix.csv"
 VERSIONS = "versions.json"
@@ -88,11 +89,10 @@ def write_run_card(
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     folder = run_dir.name
-    try:
-        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as card:
+
+    def write_card(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as card:
             card.write(run_dir / runs.CONFIG, f"{folder}/{runs.CONFIG}")
             # A run stopped before its first epoch or its end lacks these: empty stand-ins.
             for name, empty in (
@@ -107,8 +107,6 @@ def write_run_card(
             # Weights barely compress; storing them saves seconds on a 700 MB notebook checkpoint.
             card.write(checkpoint, f"{folder}/{checkpoint.name}", compress_type=zipfile.ZIP_STORED)
             card.writestr(f"{folder}/{VERSIONS}", json.dumps(info, indent=2))
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+
+    atomic_write(out, write_card)
     return out

@@ -1,0 +1,116 @@
+"""Preparing a run: the one way the CLI, the app and the job manager start or resume training.
+
+``prepare_run`` loads the data, splits it, checks every setting against it, and only then
+creates the run folder, so a refused run leaves nothing on disk. ``prepare_resume`` reads a run
+folder back: from its ``last.pt`` when that is usable, else from its ``config.json`` (a run
+killed before its first checkpoint starts again from epoch 1, and says so). Either way ``fit``
+gets a ``PreparedRun``'s config, splits and folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import distributed, runs
+from lab.checkpoint import read_resume_state
+from lab.config import CIFAR10_SOURCE, RunConfig
+from lab.data import Dataset, Progress, Splits, load_dataset, make_splits
+from lab.distributed import DistContext
+from lab.errors import CheckpointError, ConfigError, LabError
+from lab.outcome import Outcome
+from lab.train import check_batch_size
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run ready for ``fit``: its config, its data and its folder."""
+
+    config: RunConfig
+    splits: Splits
+    run_dir: Path
+    # True to continue from last.pt; False for a run that starts at epoch 1.
+    resume: bool = False
+    # What the user should be told about how the run was prepared (a restart, say).
+    notice: str | None = None
+    # How a resumed run had already ended, if it had (fit then only completes its files).
+    ended: Outcome | None = None
+
+
+def resolve_source(source: str) -> str:
+    """The data source as a run stores it: ``cifar10``, or the folder's absolute path, so the
+    run finds its data again from any working folder."""
+    if source.strip().lower() == CIFAR10_SOURCE:
+        return CIFAR10_SOURCE
+    return str(Path(source).expanduser().resolve())
+
+
+def _splits(
+    config: RunConfig, dataset: Dataset | None, progress: Progress | None
+) -> tuple[RunConfig, Splits]:
+    source = resolve_source(config.data.source)
+    config = config.with_overrides(data={"source": source})
+    if dataset is None or resolve_source(dataset.source) != source:
+        dataset = load_dataset(source, progress=progress)
+    splits = make_splits(dataset, config.data)
+    check_batch_size(config.train.batch_size, len(splits.train))
+    return config, splits
+
+
+def prepare_run(
+    config: RunConfig,
+    runs_dir: Path,
+    *,
+    name: str | None = None,
+    dataset: Dataset | None = None,
+    progress: Progress | None = None,
+    context: DistContext = DistContext(),
+) -> PreparedRun:
+    """Check a new run against its data and create its folder (on rank 0 under torchrun).
+
+    ``dataset`` saves loading the data again when it is the config's source already.
+    """
+    config, splits = _splits(config, dataset, progress)
+    run_dir = None
+    if context.is_main:
+        run_dir = runs.create_run_dir(runs_dir, name, prefix=config.preset or config.model.name)
+    return PreparedRun(config, splits, distributed.broadcast(run_dir, context))
+
+
+def prepare_resume(
+    run_dir: Path,
+    *,
+    dataset: Dataset | None = None,
+    progress: Progress | None = None,
+) -> PreparedRun:
+    """Read an unfinished run folder back, ready to continue.
+
+    A usable ``last.pt`` continues where it stopped. Without one (the run was killed before
+    its first checkpoint, or inside that write) the run starts again from epoch 1 with the
+    config in its ``config.json``, and the notice says so.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / runs.LAST
+    notice = None
+    try:
+        state = read_resume_state(last) if last.exists() else None
+    except CheckpointError as error:
+        if not (run_dir / runs.CONFIG).is_file():
+            raise
+        state, notice = None, f"{last.name} is unusable ({error}); "
+    if state is not None:
+        config, splits = _splits(state.config, dataset, progress)
+        return PreparedRun(config, splits, run_dir, resume=True, ended=state.outcome)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise LabError(f"nothing to resume: {run_dir} holds no {runs.LAST} and no {runs.CONFIG}")
+    try:
+        config = RunConfig.from_dict(runs.read_config(run_dir))
+    except ConfigError as error:
+        raise LabError(
+            f"cannot resume {run_dir.name}: its {runs.CONFIG} is invalid ({error})"
+        ) from error
+    config, splits = _splits(config, dataset, progress)
+    notice = (notice or f"no {runs.LAST} yet; ") + (
+        f"run {run_dir.name} starts again from epoch 1 with its saved config"
+    )
+    return PreparedRun(config, splits, run_dir, resume=False, notice=notice)
