@@ -277,18 +277,6 @@ def apply_batch(
     return x
 
 
-def augment_batch(
-    images: torch.Tensor,
-    config: AugmentConfig,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, Params]:
-    """Draw parameters for every sample and apply them; returns the batch and the parameters."""
-    params = sample_params(config, images.shape[0], tuple(images.shape[-2:]), generator)
-    return apply_batch(images, config, params, mean, std), params
-
-
 def preprocess_batch(
     images: torch.Tensor, config: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> torch.Tensor:

@@ -78,11 +78,6 @@ def wrap(model: nn.Module, context: DistContext, device: torch.device, sync_bn: 
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP, whose state_dict has no ``module.`` prefix."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def sum_across(values: list[float], context: DistContext, device: torch.device) -> list[float]:
     """Element-wise sum of ``values`` over all ranks (identity in one process)."""
     if not context.enabled:

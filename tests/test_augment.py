@@ -12,7 +12,6 @@ from PIL import Image
 from lab.augment import (
     apply_batch,
     apply_reference,
-    augment_batch,
     describe_params,
     identity_params,
     preprocess_batch,
@@ -74,7 +73,8 @@ def test_rotation_direction_and_fill_match_torchvision():
 def test_each_sample_draws_its_own_parameters():
     config = AugmentConfig(hflip_p=0.5, rotation=15.0, translate=4)
     images = smooth_image().unsqueeze(0).repeat(64, 1, 1, 1)
-    out, params = augment_batch(images, config, MEAN, STD, torch.Generator().manual_seed(0))
+    params = sample_params(config, 64, (32, 32), torch.Generator().manual_seed(0))
+    out = apply_batch(images, config, params, MEAN, STD)
     assert len(set(params["angle"].tolist())) == 64
     assert 0 < params["flip"].sum() < 64
     assert len({tuple(x.flatten()[:200].tolist()) for x in out}) == 64

@@ -21,31 +21,43 @@ from tests.conftest import tiny_config
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
-def torchrun(*argv, processes: int = 2) -> subprocess.CompletedProcess:
-    command = [str(TORCHRUN), "--standalone", f"--nproc_per_node={processes}", "-m", "lab.cli"]
+def torchrun(*argv, logs: Path, processes: int = 2) -> dict[int, str]:
+    """Run ``cifar-lab`` under torchrun; returns each rank's own stderr, which torchrun writes
+    to a file per rank (``--redirects 2``), so the ranks' lines never interleave."""
+    command = [str(TORCHRUN), "--standalone", f"--nproc_per_node={processes}"]
+    command += ["--log-dir", str(logs), "--redirects", "2", "-m", "lab.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [*command, *map(str, argv)], capture_output=True, text=True, env=env, timeout=600
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+    per_rank = {int(path.parent.name): path.read_text() for path in logs.rglob("stderr.log")}
+    assert done.returncode == 0, (done.stderr[-2000:], per_rank)
+    assert sorted(per_rank) == list(range(processes)), per_rank
+    return per_rank
 
 
-def stopped_epochs(stderr: str) -> dict[int, int]:
-    """Each rank's closing line: 'rank R: <reason> after epoch N'."""
-    return {int(r): int(n) for r, n in re.findall(r"rank (\d): .* after epoch (\d+)", stderr)}
+def stopped_epochs(per_rank: dict[int, str]) -> dict[int, int]:
+    """Each rank's closing line, from its own log: 'rank R: <outcome> after epoch N'."""
+    found = {}
+    for rank, log in per_rank.items():
+        lines = re.findall(rf"^rank {rank}: \S+ after epoch (\d+)$", log, flags=re.MULTILINE)
+        assert len(lines) == 1, log[-2000:]
+        found[rank] = int(lines[0])
+    return found
 
 
 @pytest.mark.real_data
 def test_two_processes_train_one_run_with_metrics_over_the_whole_split(real_data_path, tmp_path):
-    done = torchrun(
+    runs_dir = tmp_path / "runs"
+    logs = torchrun(
         "train", "--data", real_data_path, "--preset", "cpu-fast", "--subset", 1000,
-        "--epochs", 1, "--precision", "fp32", "--runs-dir", tmp_path, "--name", "ddp",
+        "--epochs", 1, "--precision", "fp32", "--runs-dir", runs_dir, "--name", "ddp",
+        logs=tmp_path / "logs",
     )  # fmt: skip
-    assert [p.name for p in tmp_path.iterdir()] == ["ddp"]
-    assert stopped_epochs(done.stderr) == {0: 1, 1: 1}
-    history = pd.read_csv(tmp_path / "ddp" / "history.csv")
-    loaded = load_model(tmp_path / "ddp" / "best.pt")  # strict: no "module." prefixes
+    assert [p.name for p in runs_dir.iterdir()] == ["ddp"]
+    assert stopped_epochs(logs) == {0: 1, 1: 1}
+    history = pd.read_csv(runs_dir / "ddp" / "history.csv")
+    loaded = load_model(runs_dir / "ddp" / "best.pt")  # strict: no "module." prefixes
     splits = make_splits(load_dataset(real_data_path), loaded.config.data)
     single = evaluate_model(loaded, splits.val, precision="fp32")
     assert history.loc[0, "val_acc"] == pytest.approx(single.accuracy, abs=1e-9)
@@ -53,13 +65,14 @@ def test_two_processes_train_one_run_with_metrics_over_the_whole_split(real_data
 
 
 def test_every_rank_stops_at_the_same_epoch(tiny_folder, tmp_path):
-    done = torchrun(
+    logs = torchrun(
         "train", "--data", tiny_folder, "--epochs", 6, "--patience", 0, "--width", 0.25,
         "--batch-size", 16, "--precision", "fp32", "--runs-dir", tmp_path, "--name", "stop",
+        logs=tmp_path / "logs",
     )  # fmt: skip
-    epochs = stopped_epochs(done.stderr)
+    epochs = stopped_epochs(logs)
     history = pd.read_csv(tmp_path / "stop" / "history.csv")
-    assert set(epochs) == {0, 1} and epochs[0] == epochs[1] == len(history)
+    assert epochs[0] == epochs[1] == len(history)
     assert read_checkpoint(tmp_path / "stop" / "last.pt")["epoch"] == len(history)
 
 
@@ -74,7 +87,9 @@ def test_a_single_process_run_resumes_on_two_processes(tiny_folder, tmp_path):
     run_dir = runs.create_run_dir(tmp_path, "moving")
     fit(config, run_dir, control=control, callbacks=(stop_after_first,))
     assert len(pd.read_csv(run_dir / "history.csv")) == 1
-    torchrun("train", "--resume", "--name", "moving", "--runs-dir", tmp_path)
+    torchrun(
+        "train", "--resume", "--name", "moving", "--runs-dir", tmp_path, logs=tmp_path / "logs"
+    )
     history = pd.read_csv(run_dir / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3]
     load_model(run_dir / "last.pt")

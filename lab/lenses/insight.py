@@ -312,21 +312,6 @@ def config_diff(
 CURVE_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
-def curves_long(
-    histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = CURVE_METRICS
-) -> pd.DataFrame:
-    """Several runs' histories in long form (``run``, ``epoch``, ``metric``, ``value``) so one
-    chart can overlay their curves; metrics a run did not record are left out."""
-    frames = []
-    for run, history in histories.items():
-        present = [m for m in metrics if m in history.columns]
-        long = history.melt(id_vars="epoch", value_vars=present, var_name="metric")
-        frames.append(long.dropna(subset=["value"]).assign(run=run))
-    if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "metric", "value"])
-    return pd.concat(frames, ignore_index=True)[["run", "epoch", "metric", "value"]]
-
-
 # --- one prediction -----------------------------------------------------------------------------
 
 

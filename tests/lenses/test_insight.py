@@ -22,7 +22,6 @@ from lab.lenses.insight import (
     class_accuracy_difference,
     config_diff,
     confusion_difference,
-    curves_long,
     disagreements,
     entropy_fraction,
     flatten_config,
@@ -235,20 +234,6 @@ def test_config_diff_reads_config_json_and_older_configs():
     assert diff.to_dict("records") == [
         {"setting": "train.tta_flip", "a": None, "b": True, "differs": True}
     ]
-
-
-def test_curves_long_overlays_runs_and_drops_missing_metrics():
-    one = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [None, None]})
-    two = pd.DataFrame({"epoch": [1], "train_loss": [2.0], "val_loss": [1.5]})
-    long = curves_long({"one": one, "two": two})
-    assert list(long.columns) == ["run", "epoch", "metric", "value"]
-    assert long.to_dict("records") == [
-        {"run": "one", "epoch": 1, "metric": "train_loss", "value": 1.0},
-        {"run": "one", "epoch": 2, "metric": "train_loss", "value": 0.5},
-        {"run": "two", "epoch": 1, "metric": "train_loss", "value": 2.0},
-        {"run": "two", "epoch": 1, "metric": "val_loss", "value": 1.5},
-    ]
-    assert curves_long({}).empty
 
 
 # --- one prediction -----------------------------------------------------------------------------
