@@ -653,6 +653,8 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown settings {unknown}: valid are {sorted(SETTINGS)}")
         model = values.get("model", self.model.name)
+        if model not in MODEL_RESIZE:
+            self.with_overrides(model={"name": model, "width": 1.0})  # raises the declared error
         sections: dict[str, dict] = {}
         for key, value in values.items():
             declared = SETTINGS[key]

@@ -1,0 +1,140 @@
+"""The settings declaration: one Spec per setting validates the configs, builds the CLI's
+flags, and applies a user's choices with the rules that tie settings together."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pytest
+
+from lab import cli
+from lab.config import (
+    MODEL_RESIZE,
+    SECTIONS,
+    SETTINGS,
+    RunConfig,
+    TrainConfig,
+    setting,
+    validate,
+)
+from lab.errors import ConfigError
+from lab.presets import cpu_fast_config, notebook_config
+
+
+def train_flags() -> dict[str, argparse.Action]:
+    parser = cli.build_parser()
+    train = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices["train"]
+    return {action.dest: action for action in train._actions}
+
+
+def test_every_user_setting_of_every_section_is_declared_once():
+    declared = [
+        (section, item.name)
+        for section, cls in SECTIONS.items()
+        for item in fields(cls)
+        if item.metadata["spec"].user
+    ]
+    assert sorted(declared) == sorted((s.section, s.name) for s in SETTINGS.values())
+    assert len(SETTINGS) == len(declared)  # keys are unique across sections
+    for declared_setting in SETTINGS.values():
+        assert declared_setting.spec.label and declared_setting.spec.help
+
+
+@pytest.mark.parametrize("key", sorted(SETTINGS))
+def test_the_cli_has_a_flag_for_every_setting_with_its_declared_help(key):
+    flag = train_flags()[key]
+    declared = SETTINGS[key]
+    assert flag.option_strings[0] == "--" + key.replace("_", "-")
+    assert flag.help.replace("%%", "%") == declared.describe()
+    if declared.spec.choices:
+        assert tuple(flag.choices) == declared.spec.choices
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be between 1 and 1000 epochs, got 0"),
+        ("lr", 0.0, "lr must be > 0 and at most 10, got 0"),
+        ("patience", -1, "patience must be >= 0, got -1"),
+        ("min_delta", float("inf"), "min_delta must be a finite number >= 0, got inf"),
+        ("dropout", 1.0, "dropout must be >= 0 and below 1, got 1"),
+        ("monitor", "accuracy", "unknown monitor 'accuracy': choose one of val_acc, val_loss"),
+        ("model", "resnet", "unknown model 'resnet': choose one of alexnet, alexnet_cifar"),
+        ("rotation", 200.0, "rotation must be between 0 and 180 degrees, got 200"),
+        ("eval_test", 1, "eval_test must be bool, got 1"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_setting_and_the_valid_range(key, value, message):
+    with pytest.raises(ConfigError) as error:
+        cpu_fast_config("tiny").with_settings({key: value})
+    assert str(error.value).startswith(message)
+    assert error.value.setting == key
+
+
+def test_a_new_setting_is_one_field_and_validates_from_its_spec():
+    @dataclass(frozen=True)
+    class Section:
+        warmup: int = setting(
+            5, label="Warm-up", help="Epochs of warm-up.", unit="epochs", low=0, high=50
+        )
+
+        def __post_init__(self) -> None:
+            validate(self, "section")
+
+    assert Section().warmup == 5
+    with pytest.raises(ConfigError, match="warmup must be between 0 and 50 epochs, got 99"):
+        Section(warmup=99)
+
+
+def test_choosing_a_model_sets_the_size_it_needs_and_resets_what_does_not_apply():
+    fast = cpu_fast_config("tiny")
+    assert fast.model.width == 0.5 and fast.augment.resize is None
+    notebook_like = fast.with_settings({"model": "alexnet"})
+    assert notebook_like.augment.resize == MODEL_RESIZE["alexnet"] == 227
+    assert notebook_like.model.width == 1.0
+    back = notebook_config("tiny").with_settings({"model": "alexnet_cifar", "width": 0.25})
+    assert back.augment.resize is None and back.model.width == 0.25
+
+
+def test_a_setting_for_another_model_is_refused_not_ignored():
+    with pytest.raises(ConfigError, match="width applies to alexnet_cifar only") as error:
+        notebook_config("tiny").with_settings({"width": 0.5})
+    assert error.value.setting == "width"
+    # Its default says nothing, so a form that shows every control may pass it.
+    assert notebook_config("tiny").with_settings({"width": 1.0}).model.width == 1.0
+
+
+def test_the_seed_drives_the_data_split_and_training():
+    config = cpu_fast_config("tiny").with_settings({"seed": 7})
+    assert config.train.seed == config.data.seed == 7
+
+
+def test_monitoring_validation_holds_out_a_split_unless_one_is_given():
+    notebook = notebook_config("tiny")
+    assert notebook.data.val_fraction == 0
+    assert notebook.with_settings({"monitor": "val_acc"}).data.val_fraction == 0.1
+    with pytest.raises(ConfigError, match="needs a validation split") as error:
+        notebook.with_settings({"monitor": "val_acc", "val_fraction": 0.0})
+    assert error.value.setting == "val_fraction"
+
+
+def test_settings_round_trip_through_a_config():
+    config = cpu_fast_config("tiny")
+    values = config.settings()
+    assert values["model"] == "alexnet_cifar" and values["lr"] == config.train.lr
+    assert config.with_settings(values) == config
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_unknown_settings_are_refused_with_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown settings \\['learning_rate'\\]: valid are"):
+        cpu_fast_config("tiny").with_settings({"learning_rate": 1e-3})
+
+
+def test_numbers_become_plain_python_floats():
+    config = TrainConfig(lr=np.float32(0.5))
+    assert type(config.lr) is float and config.lr == 0.5

@@ -1,0 +1,63 @@
+"""Preparing a run: every setting is checked against the data before a folder exists, the
+resolved data source is stored, and an unfinished folder is read back for resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from lab import runs
+from lab.errors import ConfigError
+from lab.launch import prepare_resume, prepare_run, resolve_source
+from lab.train import fit
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize(
+    ("settings", "setting"),
+    [
+        ({"batch_size": 4096}, "batch_size"),
+        ({"subset": 5}, "subset"),
+        ({"subset": 10_000}, "subset"),
+    ],
+)
+def test_a_refused_run_leaves_nothing_on_disk(tiny_folder, tmp_path, settings, setting):
+    with pytest.raises(ConfigError) as error:
+        prepare_run(tiny_config(tiny_folder).with_settings(settings), tmp_path / "runs")
+    assert error.value.setting == setting
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_prepared_run_stores_its_data_source_resolved(tiny_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_folder.parent)
+    relative = os.path.relpath(tiny_folder)
+    prepared = prepare_run(tiny_config(relative), tmp_path / "runs", name="here")
+    assert prepared.config.data.source == str(tiny_folder.resolve()) == resolve_source(relative)
+    assert prepared.run_dir == tmp_path / "runs" / "here" and prepared.run_dir.is_dir()
+    assert resolve_source("CIFAR10") == "cifar10"
+
+
+def test_a_run_with_a_config_but_no_checkpoint_starts_again_and_says_so(tiny_folder, tmp_path):
+    prepared = prepare_run(tiny_config(tiny_folder, epochs=1), tmp_path, name="early")
+    runs.write_config(prepared.run_dir, prepared.config)  # as fit does first: then a kill
+    again = prepare_resume(prepared.run_dir)
+    assert not again.resume and again.config == prepared.config
+    assert "starts again from epoch 1 with its saved config" in again.notice
+    result = fit(again.config, again.run_dir, splits=again.splits, resume=again.resume)
+    assert [row["epoch"] for row in result.history] == [1]
+
+
+def test_an_unusable_last_checkpoint_restarts_from_the_config(tiny_folder, tmp_path):
+    prepared = prepare_run(tiny_config(tiny_folder, epochs=1), tmp_path, name="torn")
+    runs.write_config(prepared.run_dir, prepared.config)
+    (prepared.run_dir / runs.LAST).write_bytes(b"half a checkpoint")
+    again = prepare_resume(prepared.run_dir)
+    assert not again.resume and "last.pt is unusable" in again.notice
+
+
+def test_a_finished_run_is_read_back_with_how_it_ended(tiny_run, tmp_path):
+    again = prepare_resume(tiny_run)
+    assert again.resume and again.ended is not None and again.ended.complete
+    assert again.config.to_dict() == json.loads((tiny_run / runs.CONFIG).read_text())
