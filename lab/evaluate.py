@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from lab.augment import preprocess_batch
 from lab.checkpoint import LoadedModel
-from lab.data import ImageSet
+from lab.data import ImageSet, Progress
 from lab.device import resolve_precision
 from lab.models import predict_logits
 
@@ -70,9 +70,15 @@ class Evaluation:
 
 
 def evaluate_model(
-    loaded: LoadedModel, data: ImageSet, *, batch_size: int = 1000, precision: str = "auto"
+    loaded: LoadedModel,
+    data: ImageSet,
+    *,
+    batch_size: int = 1000,
+    precision: str = "auto",
+    progress: Progress | None = None,
 ) -> Evaluation:
-    """Run ``loaded`` over ``data`` with its own test transform and statistics."""
+    """Run ``loaded`` over ``data`` with its own test transform and statistics; ``progress``
+    hears (images done, images in all) after every batch."""
     model = loaded.model.eval()
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
@@ -94,6 +100,8 @@ def evaluate_model(
             )
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+            if progress is not None:
+                progress(min(start + batch_size, len(data)), len(data))
     return Evaluation(
         classes=loaded.classes,
         labels=data.labels.numpy(),

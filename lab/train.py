@@ -27,16 +27,18 @@ from torch import nn
 
 from lab import distributed, runs
 from lab.augment import ReferenceAugment, apply_batch, preprocess_batch, sample_params
-from lab.checkpoint import ResumeState, read_checkpoint, read_resume_state, training_payload
+from lab.checkpoint import ResumeState, load_model, read_resume_state, training_payload
 from lab.config import AugmentConfig, RunConfig, TrainConfig
 from lab.data import ImageSet, Splits, load_dataset, make_splits
 from lab.device import autocast, pick_device, resolve_precision
 from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
 from lab.errors import ConfigError, LabError
+from lab.evaluate import evaluate_model
 from lab.io import atomic_save
 from lab.models import build_model, predict_logits
 from lab.outcome import Outcome
+from lab.stored_evaluation import save_evaluation
 
 # A batch loss this many times that of a uniform guess (ln of the class count) means the weights
 # have blown up. Measured on the tiny test set with Adam: a learning rate of 0.03 spikes to 50x
@@ -513,7 +515,7 @@ def fit(
             if stop:
                 break
     distributed.barrier(context)  # best.pt is on disk before any rank reads it back
-    test = score_best(model, history, stopper, outcome, run_dir, lambda: score(splits.test))
+    test = score_best(run_dir, splits, stopper, outcome, device, precision, context)
     metrics = run_metrics(config, history, stopper, outcome, reason, test)
     metrics.update(
         wall_s=time.perf_counter() - run_start,
@@ -680,27 +682,30 @@ def interrupted_runs(
 
 
 def score_best(
-    model: nn.Module,
-    history: list[dict],
+    run_dir: Path,
+    splits: Splits,
     stopper: EarlyStopping,
     outcome: Outcome | None,
-    run_dir: Path,
-    score_test: Callable[[], tuple[float, float]],
+    device: torch.device,
+    precision: str,
+    context: DistContext,
 ) -> tuple[float, float] | None:
-    """Test loss and accuracy of the best checkpoint: from the history when it holds that
-    epoch's test metrics (as when monitoring the test set), else by scoring ``best.pt`` once.
-    None when there is no best epoch, or the user stopped the run (a stop should be quick;
-    ``cifar-lab eval`` scores it later)."""
-    if not stopper.best_epoch:
-        return None
-    best_row = history[stopper.best_epoch - 1]
-    if best_row["test_acc"] is not None:
-        return best_row["test_loss"], best_row["test_acc"]
+    """Test loss and accuracy of the best checkpoint, scored once on the main process; every
+    prediction is kept in the run folder (``lab.stored_evaluation``) for the views of the run.
+    None when there is no best epoch, or the user stopped the run (a stop should be quick; the
+    Checkpoints page and ``cifar-lab eval`` score it later)."""
     best = run_dir / runs.BEST
-    if outcome is Outcome.STOPPED or not best.exists():
+    if not stopper.best_epoch or outcome is Outcome.STOPPED or not best.exists():
         return None
-    model.load_state_dict(read_checkpoint(best)["model"])
-    return score_test()
+    test = None
+    if context.is_main:
+        evaluation = evaluate_model(
+            load_model(best, device=device), splits.test, precision=precision
+        )
+        with disk_errors(run_dir):
+            save_evaluation(run_dir, evaluation, best)
+        test = (evaluation.loss, evaluation.accuracy)
+    return distributed.broadcast(test, context)
 
 
 def run_metrics(

@@ -42,6 +42,7 @@ def test_fit_writes_every_artifact_and_learns(tiny_folder, tmp_path):
     assert {p.name for p in run_dir.iterdir()} == {
         "best.pt",
         "last.pt",
+        "evaluation.pt",
         "config.json",
         "history.csv",
         "metrics.json",
