@@ -197,7 +197,7 @@ class _Job:
 
     def eta_s(self, now: float) -> float | None:
         """Seconds left at the speed of the active time so far (pauses do not count)."""
-        active = self.active_s + (now - self.active_since if self.active_since else 0.0)
+        active = self.active_s + (now - self.active_since if self.active_since is not None else 0)
         progress = self.progress()
         gained = progress - (self.progress_at_start or 0.0)
         if self.state != RUNNING or gained <= 0 or active <= 0:

@@ -190,3 +190,36 @@ def test_an_unfinished_run_folder_resumes_in_a_new_manager(manager, tiny_folder,
     assert fresh.snapshot(resumed).history[-1]["epoch"] == done
     assert fresh.wait(resumed, 60) == jobs.FINISHED
     assert [row["epoch"] for row in fresh.snapshot(resumed).history] == [1, 2, 3, 4]
+
+
+class FakeClock:
+    """A clock the test moves by hand: the manager's active and paused time, exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_eta_counts_only_active_time_across_pauses(tiny_folder, tmp_path):
+    clock = FakeClock()
+    manager = JobManager(max_running=1, idle_pause_s=10**9, device=pick_device("cpu"), clock=clock)
+    try:
+        job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+        wait_until(lambda: manager.snapshot(job_id).progress > 0)
+        clock.now = 100.0  # 100 s of training
+        first = manager.snapshot(job_id)
+        assert first.eta_s == pytest.approx(100.0 * (1 - first.progress) / first.progress)
+
+        manager.pause(job_id)
+        wait_until(lambda: manager.snapshot(job_id).parked)
+        clock.now = 5_000.0  # a long pause: it must not count
+        manager.resume(job_id)
+        progress_at_resume = manager.snapshot(job_id).progress
+        wait_until(lambda: manager.snapshot(job_id).progress > progress_at_resume)
+        clock.now = 5_050.0  # 50 s more of training: 150 s active in all
+        later = manager.snapshot(job_id)
+        assert later.eta_s == pytest.approx(150.0 * (1 - later.progress) / later.progress)
+    finally:
+        manager.stop_all()
