@@ -521,6 +521,16 @@ class Setting:
     def applies_to(self, model: str) -> bool:
         return not self.spec.applies_to or model in self.spec.applies_to
 
+    def nearest_option(self, value: float) -> Any:
+        """The control stop closest to ``value`` (on a log scale when every stop is positive,
+        as for learning rates), e.g. 1.6e-3 snaps to 1.5e-3."""
+        options = self.spec.options
+        if not options:
+            return value
+        if all(option > 0 for option in options) and value > 0:
+            return min(options, key=lambda option: abs(math.log(option / value)))
+        return min(options, key=lambda option: abs(option - value))
+
     def describe(self) -> str:
         """The help text with its unit and range, for ``--help`` and tooltips."""
         spec = self.spec

@@ -138,3 +138,11 @@ def test_unknown_settings_are_refused_with_the_valid_ones():
 def test_numbers_become_plain_python_floats():
     config = TrainConfig(lr=np.float32(0.5))
     assert type(config.lr) is float and config.lr == 0.5
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "snapped"),
+    [("lr", 1.6e-3, 1.5e-3), ("lr", 2.6e-3, 3e-3), ("lr", 1e-9, 1e-5), ("batch_size", 100, 128)],
+)
+def test_a_value_snaps_to_the_nearest_control_stop(key, value, snapped):
+    assert SETTINGS[key].nearest_option(value) == pytest.approx(snapped)

@@ -39,6 +39,8 @@ from lab.train import (
 SMOOTHING = 0.9
 # The test stops once the smoothed loss exceeds this multiple of its minimum (fastai's rule).
 DIVERGE_FACTOR = 4.0
+# The loss axis of the plot stops at this multiple of the minimum smoothed loss.
+PLOT_CAP = 3.0
 # The first steps of the moving average are mostly its start-up; they never pick the suggestion.
 SKIP_START = 0.1
 
@@ -62,6 +64,25 @@ class LrFinderResult:
     def frame(self) -> pd.DataFrame:
         """Columns ``lr``, ``loss``, ``smoothed``: one row per step, for a log-x chart."""
         return pd.DataFrame({"lr": self.lrs, "loss": self.losses, "smoothed": self.smoothed})
+
+    def informative_view(self, cap: float = PLOT_CAP) -> tuple[pd.DataFrame, tuple[float, float]]:
+        """The steps worth plotting and the loss axis to plot them on.
+
+        As fastai does, the steps after divergence are dropped (the smoothed loss past
+        ``DIVERGE_FACTOR`` times its minimum, after that minimum), and the axis stops at
+        ``cap`` times the minimum smoothed loss, so a final explosion to hundreds cannot flatten
+        the useful part of the curve into a line at zero.
+        """
+        frame = self.frame()
+        if frame.empty:
+            return frame, (0.0, 1.0)
+        lowest = int(np.argmin(self.smoothed))
+        past = np.flatnonzero(self.smoothed[lowest:] > DIVERGE_FACTOR * self.smoothed[lowest])
+        if len(past):
+            frame = frame.iloc[: lowest + int(past[0])]
+        floor = float(self.smoothed[lowest])
+        top = min(float(frame[["loss", "smoothed"]].max().max()), cap * floor)
+        return frame, (0.0, max(top, floor * 1.05))
 
 
 def smooth(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:

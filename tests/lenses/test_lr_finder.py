@@ -12,7 +12,14 @@ from torch import nn
 
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
-from lab.lenses.lr_finder import find_lr, lr_range_test, smooth, suggest
+from lab.lenses.lr_finder import (
+    PLOT_CAP,
+    LrFinderResult,
+    find_lr,
+    lr_range_test,
+    smooth,
+    suggest,
+)
 from lab.train import train_one_epoch
 from tests.conftest import tiny_config
 
@@ -124,3 +131,29 @@ def test_find_lr_on_a_run_config(tiny_folder):
     assert torch.equal(rng_before, torch.get_rng_state())
     again = find_lr(config, splits, steps=8, start_lr=1e-5, end_lr=1e-2, device=CPU)
     np.testing.assert_allclose(again.losses, result.losses, rtol=1e-5)  # seeded like fit
+
+
+def synthetic_result(losses: list[float]) -> LrFinderResult:
+    lrs = np.logspace(-6, 1, len(losses))
+    values = np.asarray(losses, dtype=float)
+    smoothed = smooth(values)
+    suggested, at_min = suggest(lrs, smoothed)
+    return LrFinderResult(lrs, values, smoothed, suggested, at_min, True, "exploded")
+
+
+def test_the_plot_drops_the_divergence_and_caps_the_axis_near_the_minimum():
+    # Flat at 2.3, falling to 0.5, then exploding to 500: the explosion must not set the scale.
+    losses = [2.3] * 30 + list(np.linspace(2.3, 0.5, 40)) + [0.6, 1.0, 5.0, 50.0, 500.0, 500.0]
+    result = synthetic_result(losses)
+    frame, (low, high) = result.informative_view()
+    floor = result.smoothed.min()
+    assert frame["loss"].max() < 50  # the steps past divergence are gone
+    assert len(frame) < len(losses)
+    assert low == 0.0 and high == pytest.approx(PLOT_CAP * floor)  # the fall fills the axis
+    assert frame["lr"].is_monotonic_increasing and frame.index[0] == 0
+
+
+def test_a_range_test_that_never_diverged_keeps_every_step():
+    losses = list(np.linspace(2.3, 1.0, 50))
+    frame, (_, high) = synthetic_result(losses).informative_view()
+    assert len(frame) == 50 and high == pytest.approx(2.3, rel=0.05)
