@@ -42,6 +42,12 @@ EMBEDDING_KIND = "embedding"
 TSNE_PCA_COMPONENTS = 50
 # t-SNE's effective number of neighbours; 30 is its default, and small samples need less.
 TSNE_PERPLEXITY = 30.0
+# Half scikit-learn's default 1000 iterations, and a coarser Barnes-Hut approximation (0.8
+# instead of 0.5): on 2,000 test images of a cpu-fast run they reach nearly the same KL
+# divergence (1.23 against 1.16) and the same neighbourhoods (trustworthiness at 10 neighbours
+# 0.991 against 0.992) in under half the CPU time.
+TSNE_ITERATIONS = 500
+TSNE_ANGLE = 0.8
 
 
 def penultimate_layer(model: nn.Module) -> str:
@@ -80,6 +86,8 @@ def project(features: np.ndarray, method: str = "pca", seed: int = SAMPLE_SEED) 
         perplexity=min(TSNE_PERPLEXITY, (len(features) - 1) / 3),
         init="pca",
         learning_rate="auto",
+        max_iter=TSNE_ITERATIONS,
+        angle=TSNE_ANGLE,
         random_state=seed,
     )
     return tsne.fit_transform(reduced).astype(np.float32)
