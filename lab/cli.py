@@ -1,4 +1,4 @@
-"""``cifar-lab``: the command-line face of the lab (stats, train, eval, predict, runs, export).
+"""``cifar-lab``: the command line of the lab (stats, train, sweep, eval, predict, runs, export).
 
 A thin layer over ``lab``: parse arguments, call one library function, print. User mistakes end
 with one line on stderr and exit code 2, never a traceback.
@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from tqdm import tqdm
 
-from lab import distributed, runs
+from lab import distributed, runs, sweep
 from lab.checkpoint import load_model
 from lab.config import SETTINGS, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
@@ -150,8 +150,8 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     return failed
 
 
-def _epoch_printer(monitor: str):
-    """A progress bar per epoch, then the notebook's epoch line."""
+def _epoch_printer(monitor: str, out=None):
+    """A progress bar per epoch, then the notebook's epoch line (on ``out``, else stdout)."""
     bar: dict = {}
 
     def on_event(event: object) -> None:
@@ -173,13 +173,41 @@ def _epoch_printer(monitor: str):
                     title = "Validation" if split == "val" else "Testing"
                     parts.append(f"{title} Loss: {row[f'{split}_loss']:.4f}")
                     parts.append(f"{title} Accuracy: {row[f'{split}_acc']:.4f}")
-            print(", ".join(parts), flush=True)
+            print(", ".join(parts), file=out or sys.stdout, flush=True)
             if event.improved:
-                print(f"Model saved at accuracy of: {row[monitor]:.4f}", flush=True)
+                saved = f"Model saved at accuracy of: {row[monitor]:.4f}"
+                print(saved, file=out or sys.stdout, flush=True)
         elif isinstance(event, EndEvent) and "bar" in bar:
             bar.pop("bar").close()
 
     return on_event
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
+    given = _given_settings(args)
+    if args.resume:
+        if not args.name or given:
+            raise LabError(
+                "--resume needs --name NAME of the sweep, and no settings: it goes on "
+                "with the sweep's own grid"
+            )
+        sweep_dir = runs.existing_run_dir(runs_dir, args.name)
+    else:
+        single, grid = sweep.split_settings(given)
+        config = preset_config(args.preset, args.data).with_settings(single)
+        sweep_dir = sweep.create_sweep(config, grid, runs_dir, name=args.name)
+    plan = sweep.read_sweep(sweep_dir)
+    print(f"sweep {sweep_dir}: {sweep.describe(plan)}", file=sys.stderr)
+    ended = sweep.run_sweep(
+        sweep_dir,
+        device=pick_device(args.device),
+        callbacks=(_epoch_printer(plan["monitor"], sys.stderr),),
+        on_result=lambda result: print(sweep.format_result(result), flush=True),
+        progress=_progress_printer("decoding images"),
+    )
+    print(f"sweep {ended['state']}: {sweep_dir / sweep.SWEEP_FILE}", file=sys.stderr)
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -269,8 +297,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_setting(parser: argparse.ArgumentParser, declared: Setting) -> None:
-    """The flag of one declared setting: its type, its choices and its help in plain words."""
+def _value_list(kind: type):
+    """An argparse type for comma-separated values of ``kind`` ("1e-3,2e-3")."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return sweep.parse_values(text, kind)
+        except LabError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    return parse
+
+
+def _add_setting(parser: argparse.ArgumentParser, declared: Setting, listed: bool = False) -> None:
+    """The flag of one declared setting: its type, its choices and its help in plain words;
+    ``listed`` takes comma-separated values instead of one."""
     flag = "--" + declared.key.replace("_", "-")
     if declared.kind == "bool":
         parser.add_argument(
@@ -278,13 +319,27 @@ def _add_setting(parser: argparse.ArgumentParser, declared: Setting) -> None:
         )
         return
     kind = {"int": int, "float": float, "str": str}[declared.kind]
+    metavar = None if declared.spec.choices else declared.kind.upper()
     parser.add_argument(
         flag,
         dest=declared.key,
-        type=kind,
+        type=_value_list(kind) if listed else kind,
         choices=declared.spec.choices or None,
-        metavar=None if declared.spec.choices else declared.kind.upper(),
+        metavar=f"{metavar}[,{metavar}...]" if listed else metavar,
         help=declared.describe().replace("%", "%%"),
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser, listed: tuple[str, ...] = ()) -> None:
+    """What starts a run: data, preset, every setting (those in ``listed`` as lists), the
+    device and the runs folder."""
+    _add_data(parser)
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu-fast")
+    for declared in SETTINGS.values():
+        _add_setting(parser, declared, listed=declared.key in listed)
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    parser.add_argument(
+        "--runs-dir", help="folder of run folders (default: $CIFAR_LAB_RUNS or ./runs)"
     )
 
 
@@ -306,17 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_stats)
 
     train = sub.add_parser("train", help="train a model (a preset, with overrides)")
-    _add_data(train)
-    train.add_argument("--preset", choices=PRESET_NAMES, default="cpu-fast")
-    for declared in SETTINGS.values():
-        _add_setting(train, declared)
-    train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    train.add_argument(
-        "--runs-dir", help="folder of run folders (default: $CIFAR_LAB_RUNS or ./runs)"
-    )
+    _add_run_options(train)
     train.add_argument("--name", help="run name (default: <preset>-<date>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue run --name from last.pt")
     train.set_defaults(func=cmd_train)
+
+    sweeping = sub.add_parser(
+        "sweep",
+        help="one run per combination of comma-separated --lr, --batch-size, --epochs; "
+        "--patience values are replayed, not retrained",
+    )
+    _add_run_options(sweeping, listed=sweep.SWEPT)
+    sweeping.add_argument("--name", help="sweep folder in the runs folder (default: sweep-<time>)")
+    sweeping.add_argument("--resume", action="store_true", help="continue sweep --name")
+    sweeping.set_defaults(func=cmd_sweep)
 
     evaluate = sub.add_parser("eval", help="score a checkpoint on a split")
     evaluate.add_argument("checkpoint", help="a .pt/.pth file, a run folder or a run name")

@@ -69,6 +69,15 @@ class Evaluation:
         }
 
 
+def network_inputs(loaded: LoadedModel, raw: torch.Tensor) -> torch.Tensor:
+    """uint8 images ``(N, 3, H, W)`` as the checkpoint's network takes them: its test
+    transform and statistics, at its input size, channels_last."""
+    x = preprocess_batch(raw, loaded.config.augment, loaded.mean, loaded.std)
+    if x.shape[-1] != loaded.input_size:
+        x = F.interpolate(x, size=(loaded.input_size,) * 2, mode="bilinear", antialias=True)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def evaluate_model(
     loaded: LoadedModel,
     data: ImageSet,
@@ -86,14 +95,10 @@ def evaluate_model(
     probabilities, loss_sum = [], 0.0
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
-            raw = data.images[start : start + batch_size].to(device)
             labels = data.labels[start : start + batch_size].to(device)
-            x = preprocess_batch(raw, config.augment, loaded.mean, loaded.std)
-            if x.shape[-1] != loaded.input_size:
-                x = F.interpolate(x, size=(loaded.input_size,) * 2, mode="bilinear", antialias=True)
             logits = predict_logits(
                 model,
-                x.contiguous(memory_format=torch.channels_last),
+                network_inputs(loaded, data.images[start : start + batch_size].to(device)),
                 device=device,
                 precision=precision,
                 tta_flip=config.train.tta_flip,

@@ -75,6 +75,41 @@ def test_resume_of_a_finished_run_trains_nothing_more(capsys, trained):
     assert code == 0 and "Epoch" not in out and "completed 2/2 epochs" in out
 
 
+def test_sweep_prints_a_line_per_combination_and_trains_once_per_learning_rate(
+    capsys, tiny_folder, tmp_path
+):
+    code, out, err = run_cli(
+        capsys, "sweep", "--data", tiny_folder, "--lr", "1e-3,2e-3", "--patience", "0,2",
+        "--epochs", 3, "--width", 0.25, "--batch-size", 16, "--runs-dir", tmp_path,
+        "--name", "grid", "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 4
+    assert [line.split()[:4] for line in lines] == [
+        ["lr", "0.001", "patience", "0"],
+        ["lr", "0.001", "patience", "2"],
+        ["lr", "0.002", "patience", "0"],
+        ["lr", "0.002", "patience", "2"],
+    ]
+    assert all("val acc" in line and "test acc" in line and " min " in line for line in lines)
+    assert "(trained)" in lines[1] and "(replayed" in lines[0]
+    assert "patience 0 is replayed from its history (no retraining)" in err
+    sweep = json.loads((tmp_path / "grid" / "sweep.json").read_text())
+    assert sweep["state"] == "finished" and len(sweep["results"]) == 4
+    trained = sorted(path.parent.name for path in (tmp_path / "grid").glob("*/best.pt"))
+    assert trained == ["lr0.001-bs16-ep3", "lr0.002-bs16-ep3"]
+    assert [run["run"] for run in sweep["runs"]] == trained
+
+
+def test_a_sweep_list_that_is_not_numbers_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "--lr", "1e-3,abc"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "argument --lr: '1e-3,abc' is not a list of float values" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -84,6 +119,8 @@ def test_resume_of_a_finished_run_trains_nothing_more(capsys, trained):
         (["eval", "no-such-run"], "no checkpoint or run named"),
         (["predict", "no-such-run", "x.png"], "no checkpoint or run named"),
         (["train", "--resume"], "--resume needs --name"),
+        (["sweep", "--lr", "1e-3,-1"], "lr must be > 0"),
+        (["sweep", "--resume", "--name", "x", "--lr", "1e-3"], "--resume needs --name NAME"),
     ],
 )
 def test_user_errors_give_one_line_and_exit_2(capsys, tmp_path, argv, message):

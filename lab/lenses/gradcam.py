@@ -6,21 +6,26 @@ positive part and upsamples the result to the input size. As in the paper, the m
 *rectified* output of the last convolution (the ReLU after it, past its BatchNorm), which is
 what the rest of the network reads. Works for both ``alexnet`` (13x13 maps at 227 px) and
 ``alexnet_cifar`` (8x8 maps at 32 px), and for any model with a ``Conv2d``.
+
+The computation is Captum's ``LayerGradCam`` (tests/lenses/test_gradcam.py checks it against
+the paper's formula); ``heatmaps`` runs any attribution method the same way, and the other
+methods (Integrated Gradients, occlusion, saliency) are in ``lab.lenses.attribution``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from captum.attr import LayerAttribution, LayerGradCam
 from PIL import Image
 from torch import nn
 
 from lab.checkpoint import LoadedModel
 from lab.errors import ConfigError
+from lab.lenses.activations import conv_stages
 from lab.predict import network_view, preprocess_image
 
 # The "jet" colour map as (position, RGB) anchors: blue for cold, red for hot, as in most
@@ -38,47 +43,47 @@ JET_ANCHORS = (
 def cam_layer(model: nn.Module) -> str:
     """Name of the module whose output Grad-CAM reads: the ReLU that follows the last
     ``Conv2d`` (BatchNorm in between is skipped), or that ``Conv2d`` when no ReLU follows."""
-    leaves = [(name, m) for name, m in model.named_modules() if not list(m.children())]
-    convs = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ConfigError(f"{type(model).__name__} has no convolutional layer for Grad-CAM")
-    for name, module in leaves[convs[-1] + 1 :]:
-        if isinstance(module, nn.ReLU):
-            return name
-        if not isinstance(module, nn.BatchNorm2d):
-            break
-    return leaves[convs[-1]][0]
+    return conv_stages(model)[-1].output
 
 
 @dataclass(frozen=True)
-class GradCam:
-    """Grad-CAM of a batch: heatmaps at input resolution, scaled so each image peaks at 1."""
+class Heatmaps:
+    """Where in each image of a batch one attribution method finds the evidence for a class:
+    maps at input resolution, scaled to [0, 1]."""
 
     heatmaps: np.ndarray  # (N, H, W) float32 in [0, 1]; all 0 when no region supports the class
     targets: np.ndarray  # (N,) class index explained
     predictions: np.ndarray  # (N,) predicted class index
     probabilities: np.ndarray  # (N, C) softmax outputs
-    layer: str  # name of the module read
+    layer: str | None  # name of the module read (Grad-CAM); None for methods on the pixels
 
 
-def grad_cam(
+# The classes to explain: one for every image, one per image, or None for the predicted ones.
+Targets = int | Sequence[int] | None
+# An attribution method: (model, images, targets) -> its heatmaps, as ``grad_cam`` does.
+Method = Callable[[nn.Module, torch.Tensor, Targets], Heatmaps]
+# The raw maps of a method: (float32 input batch with gradients, target classes) -> (N, H, W).
+RawMaps = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def heatmaps(
     model: nn.Module,
     images: torch.Tensor,
-    targets: int | Sequence[int] | None = None,
+    targets: Targets,
+    raw_maps: RawMaps,
+    *,
+    scale_percentile: float = 100.0,
     layer: str | None = None,
-) -> GradCam:
-    """Grad-CAM of preprocessed ``images`` (N, 3, H, W) for ``targets`` (default: predicted).
+) -> Heatmaps:
+    """Run one attribution method on preprocessed ``images`` (N, 3, H, W) for ``targets``
+    (default: the predicted classes) and scale each map so its ``scale_percentile``-th
+    percentile is 1 (100: the peak), clipping above.
 
     The model runs in eval mode in float32 (gradients of bf16 activations are too coarse);
-    its training flag is restored and no parameter gradient is left behind.
+    its training flag is restored and no parameter gradient is left behind (Captum takes
+    gradients with ``torch.autograd.grad``).
     """
-    layer = layer or cam_layer(model)
-    module = dict(model.named_modules()).get(layer)
-    if module is None:
-        raise ConfigError(f"model has no layer named '{layer}'")
     device = next(model.parameters()).device
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, output: captured.append(output))
     was_training = model.training
     model.eval()
     try:
@@ -87,7 +92,8 @@ def grad_cam(
             # An input that needs gradients makes the activations need them, even for a model
             # whose parameters were frozen.
             x = images.detach().to(device, torch.float32).clone().requires_grad_(True)
-            logits = model(x).float()
+            with torch.no_grad():
+                logits = model(x).float()
             predictions = logits.argmax(dim=1)
             if targets is None:
                 target = predictions
@@ -95,24 +101,42 @@ def grad_cam(
                 target = torch.as_tensor(targets, device=device).long().expand(len(x))
             if ((target < 0) | (target >= logits.shape[1])).any():
                 raise ConfigError(f"target class must be in 0..{logits.shape[1] - 1}")
-            score = logits.gather(1, target.view(-1, 1)).sum()
-            (gradients,) = torch.autograd.grad(score, captured[-1])
-            activations = captured[-1].detach()
+            maps = raw_maps(x, target).detach().float()
     finally:
-        handle.remove()
         model.train(was_training)
-    weights = gradients.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * activations).sum(dim=1, keepdim=True))
-    cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
-    peak = cam.amax(dim=(1, 2), keepdim=True)
-    cam = torch.where(peak > 0, cam / peak.clamp_min(1e-12), torch.zeros_like(cam))
-    return GradCam(
-        heatmaps=cam.clamp(0, 1).cpu().numpy().astype(np.float32),
+    flat = maps.flatten(1)
+    top = torch.quantile(flat, scale_percentile / 100.0, dim=1) if flat.shape[1] else flat.sum(1)
+    top = top.view(-1, 1, 1)
+    maps = torch.where(top > 0, maps / top.clamp_min(1e-12), torch.zeros_like(maps))
+    return Heatmaps(
+        heatmaps=maps.clamp(0, 1).cpu().numpy().astype(np.float32),
         targets=target.cpu().numpy(),
         predictions=predictions.cpu().numpy(),
-        probabilities=torch.softmax(logits.detach(), dim=1).cpu().numpy(),
+        probabilities=torch.softmax(logits, dim=1).cpu().numpy(),
         layer=layer,
     )
+
+
+def grad_cam(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: Targets = None,
+    layer: str | None = None,
+) -> Heatmaps:
+    """Grad-CAM of preprocessed ``images`` (N, 3, H, W) for ``targets`` (default: predicted),
+    by Captum's ``LayerGradCam`` on ``layer`` (default: ``cam_layer``), rectified, upsampled
+    bilinearly to the input size and scaled so each image peaks at 1."""
+    layer = layer or cam_layer(model)
+    module = dict(model.named_modules()).get(layer)
+    if module is None:
+        raise ConfigError(f"model has no layer named '{layer}'")
+
+    def raw_maps(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        cam = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=True)
+        size = tuple(x.shape[-2:])
+        return LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0]
+
+    return heatmaps(model, images, targets, raw_maps, layer=layer)
 
 
 def heat_colors(heatmap: np.ndarray) -> np.ndarray:
@@ -147,7 +171,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.6) -> np.nd
 
 @dataclass(frozen=True)
 class Explanation:
-    """Grad-CAM of one image, ready to show."""
+    """The heatmap of one image, ready to show."""
 
     picture: np.ndarray  # (H, W, 3) uint8: the input as the network sees it
     heatmap: np.ndarray  # (H, W) float32 in [0, 1]
@@ -163,9 +187,11 @@ def explain_images(
     images: Sequence[Image.Image],
     target: str | int | None = None,
     alpha: float = 0.6,
+    method: Method = grad_cam,
 ) -> list[Explanation]:
-    """Grad-CAM of RGB images (uploads, or data set images via ``Image.fromarray``) with a
-    loaded checkpoint, for the predicted class or ``target`` (a class name or index).
+    """Grad-CAM (or another attribution ``method``, see ``lab.lenses.attribution``) of RGB
+    images (uploads, or data set images via ``Image.fromarray``) with a loaded checkpoint, for
+    the predicted class or ``target`` (a class name or index).
 
     Images get the checkpoint's test transform (``lab.predict.preprocess_image``); the
     probabilities are those of the plain model, without test-time flip averaging.
@@ -181,7 +207,7 @@ def explain_images(
     batch = torch.stack(
         [preprocess_image(img, loaded.input_size, loaded.mean, loaded.std) for img in images]
     )
-    cam = grad_cam(loaded.model, batch, target)
+    cam = method(loaded.model, batch, target)
     explanations = []
     for i, tensor in enumerate(batch):
         picture = network_view(tensor, loaded.mean, loaded.std)

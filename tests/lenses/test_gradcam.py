@@ -1,4 +1,5 @@
-"""Grad-CAM: the heat sits where the evidence is, shapes match both models, overlays blend."""
+"""Grad-CAM: Captum's maps equal the paper's formula, the heat sits where the evidence is,
+shapes match both models, overlays blend."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -59,6 +61,39 @@ def test_heat_peaks_where_the_class_evidence_is():
         assert heat[peak] == pytest.approx(heat[inside])
     # Away from both squares there is no evidence for either class.
     assert red.heatmaps[0][2:10, 20:30].max() == 0.0
+
+
+def paper_grad_cam(model: nn.Module, images: torch.Tensor, targets: list[int]) -> np.ndarray:
+    """Grad-CAM written out from Selvaraju et al.: the mean gradient of the class score over
+    each map of the layer weights that map; the weighted sum is rectified, upsampled
+    bilinearly and scaled to peak at 1."""
+    layer = dict(model.named_modules())[cam_layer(model)]
+    captured = []
+    handle = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
+    try:
+        logits = model(images.clone().requires_grad_(True))
+        score = logits.gather(1, torch.tensor(targets).view(-1, 1)).sum()
+        (gradients,) = torch.autograd.grad(score, captured[0])
+    finally:
+        handle.remove()
+    weights = gradients.mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * captured[0]).sum(dim=1, keepdim=True))
+    cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    peak = cam.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, cam / peak, 0.0).detach().numpy()
+
+
+@pytest.mark.parametrize(("name", "size"), [("alexnet_cifar", 32), ("alexnet", 227)])
+def test_captum_layer_grad_cam_gives_the_papers_maps(name, size):
+    torch.manual_seed(0)
+    config = ModelConfig(name, width=0.25 if name == "alexnet_cifar" else 1.0)
+    model = build_model(config).eval()
+    images = torch.randn(4, 3, size, size)
+    targets = [1, 4, 7, 9]
+    cam = grad_cam(model, images, targets=targets)
+    expected = paper_grad_cam(model, images, targets)
+    assert (expected.max(axis=(1, 2)) == 1.0).sum() >= 2  # most maps are not empty
+    np.testing.assert_allclose(cam.heatmaps, expected, atol=1e-5)
 
 
 def test_the_cam_layer_is_the_rectified_last_convolution():

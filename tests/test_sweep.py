@@ -1,0 +1,123 @@
+"""Sweeps on the tiny folder: a replayed patience is what training with it gives, its kept
+checkpoint holds the same weights, and a stopped sweep resumes where it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lab import runs
+from lab.checkpoint import read_checkpoint
+from lab.data import load_dataset, make_splits
+from lab.errors import ConfigError
+from lab.outcome import Outcome
+from lab.sweep import create_sweep, describe, parse_values, read_sweep, results_frame, run_sweep
+from lab.train import EpochEvent, TrainControl, fit
+from tests.conftest import tiny_config
+
+CPU = torch.device("cpu")
+
+
+def test_parse_values():
+    assert parse_values("1e-3, 2e-3", float) == (0.001, 0.002)
+    assert parse_values("0,2", int) == (0, 2)
+    with pytest.raises(ConfigError, match="not a list of int values"):
+        parse_values("1,x", int)
+    with pytest.raises(ConfigError, match="empty value"):
+        parse_values("1,,2", int)
+
+
+def test_a_grid_is_checked_before_anything_is_written(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder)
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        create_sweep(config, {"lr": [1e-3, -1.0]}, tmp_path)
+    with pytest.raises(ConfigError, match="patience must be >= 0"):
+        create_sweep(config, {"patience": [2, -1]}, tmp_path)
+    with pytest.raises(ConfigError, match="not min_delta"):
+        create_sweep(config, {"min_delta": [0.1]}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replayed_patience_is_what_training_with_it_gives(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=8, lr=1e-3, precision="fp32")
+    dataset = load_dataset(config.data.source)
+    sweep_dir = create_sweep(config, {"patience": [0, 1]}, tmp_path, name="grid")
+    assert "patience 0 is replayed from its history (no retraining)" in describe(
+        read_sweep(sweep_dir)
+    )
+    ended = run_sweep(sweep_dir, dataset=dataset, device=CPU)
+    assert ended["state"] == "finished" and ended == read_sweep(sweep_dir)
+    (run,) = ended["runs"]
+    run_dir = sweep_dir / run["run"]
+    replayed, trained = ended["results"]
+    assert (replayed["patience"], replayed["trained"]) == (0, False)
+    assert (trained["patience"], trained["trained"]) == (1, True)
+    assert trained["stop_epoch"] == len(runs.read_history(run_dir))
+
+    real_dir = runs.create_run_dir(tmp_path, "patience-0")
+    real = fit(
+        config.with_settings({"patience": 0}),
+        real_dir,
+        splits=make_splits(dataset, config.data),
+        device=CPU,
+    )
+    assert real.outcome is Outcome.EARLY_STOPPED
+    assert replayed["stop_epoch"] == len(real.history)
+    assert replayed["best_epoch"] == real.metrics["best_epoch"]
+    assert replayed["best_val_acc"] == pytest.approx(real.metrics["best_val_acc"])
+    assert replayed["test_acc"] == pytest.approx(real.metrics["test_acc"])
+    # Patience 1 went on to a later best, so patience 0's weights are kept beside best.pt ...
+    assert trained["best_epoch"] > replayed["best_epoch"]
+    assert (replayed["checkpoint"], trained["checkpoint"]) == ("best-p0.pt", "best.pt")
+    kept = read_checkpoint(run_dir / "best-p0.pt")
+    assert kept["epoch"] == replayed["best_epoch"]
+    real_best = read_checkpoint(real_dir / "best.pt")["model"]
+    assert all(torch.equal(kept["model"][key], real_best[key]) for key in real_best)
+    # ... and no other snapshot is left behind.
+    assert sorted(p.name for p in run_dir.glob("*.pt")) == ["best-p0.pt", "best.pt", "last.pt"]
+    frame = results_frame(ended)
+    assert frame["patience"].tolist() == [0, 1] and frame["run"].nunique() == 1
+
+
+def test_a_stopped_sweep_resumes_where_it_was(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=2, precision="fp32")
+    dataset = load_dataset(config.data.source)
+    sweep_dir = create_sweep(config, {"lr": [1e-3, 3e-3], "patience": [0, 1]}, tmp_path)
+    control = TrainControl()
+
+    def stop_after_epoch_1(event: object) -> None:
+        if isinstance(event, EpochEvent) and event.epoch == 1:
+            control.request_stop()
+
+    stopped = run_sweep(
+        sweep_dir, dataset=dataset, device=CPU, control=control, callbacks=(stop_after_epoch_1,)
+    )
+    assert stopped["state"] == "stopped" and stopped["results"] == []
+    assert [run["state"] for run in read_sweep(sweep_dir)["runs"]] == ["stopped", "pending"]
+
+    epochs, results = [], []
+
+    def record(event: object) -> None:
+        if isinstance(event, EpochEvent):
+            epochs.append(event.epoch)
+
+    ended = run_sweep(
+        sweep_dir, dataset=dataset, device=CPU, callbacks=(record,), on_result=results.append
+    )
+    assert ended["state"] == "finished"
+    assert epochs == [2, 1, 2]  # the first run went on from its last.pt, the second ran whole
+    assert [(r["lr"], r["patience"]) for r in results] == [
+        (1e-3, 0),
+        (1e-3, 1),
+        (3e-3, 0),
+        (3e-3, 1),
+    ]
+    # A finished sweep trains nothing more and reports what it found.
+    epochs.clear()
+    again = []
+    run_sweep(sweep_dir, dataset=dataset, device=CPU, callbacks=(record,), on_result=again.append)
+    assert epochs == [] and again == results
+    saved = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [run["state"] for run in saved["runs"]] == ["finished", "finished"]
