@@ -76,7 +76,8 @@ def test_replayed_patience_is_what_training_with_it_gives(tiny_folder, tmp_path)
     real_best = read_checkpoint(real_dir / "best.pt")["model"]
     assert all(torch.equal(kept["model"][key], real_best[key]) for key in real_best)
     # ... and no other snapshot is left behind.
-    assert sorted(p.name for p in run_dir.glob("*.pt")) == ["best-p0.pt", "best.pt", "last.pt"]
+    snapshots = sorted(p.name for p in run_dir.glob("*.pt"))
+    assert snapshots == ["best-p0.pt", "best.pt", "evaluation.pt", "last.pt"]
     frame = results_frame(ended)
     assert frame["patience"].tolist() == [0, 1] and frame["run"].nunique() == 1
 
