@@ -155,6 +155,26 @@ def selected(page: Page, key: str) -> str:
     return widget(page, key).locator('input[role="combobox"]').input_value()
 
 
+def field(page: Page, key: str) -> Locator:
+    """The input element of a keyed widget: a slider's range, a text or number box, a
+    selectbox's combobox."""
+    return widget(page, key).locator("input").first
+
+
+def help_text(page: Page, key: str) -> str:
+    """The tooltip of a keyed widget's label, as a user reads it by hovering its (?) icon;
+    "" when the label has none."""
+    icon = widget(page, key).locator('[data-testid="stTooltipHoverTarget"]')
+    if not icon.count():
+        return ""
+    icon.first.hover()
+    tooltip = page.locator('[data-testid="stTooltipContent"]').last
+    tooltip.wait_for()
+    text = tooltip.inner_text()
+    page.mouse.move(0, 0)  # let the tooltip close again
+    return text
+
+
 def press_slider(page: Page, key: str, *keys: str) -> str:
     """Move a slider with the keyboard (``Home``, ``End``, ``ArrowRight`` ...), as a user can,
     and return the value it shows afterwards."""

@@ -141,3 +141,34 @@ def test_two_tabs_each_start_a_run_and_the_second_waits_its_turn(with_data, empt
     button(first, "Stop").click().run()
     poll_until(second, lambda at: "Finished" in texts(at))
     assert all((empty_runs / name / runs.LAST).exists() for name in folders)
+
+
+def test_an_error_clears_the_moment_its_cause_is_gone(with_data, empty_runs):
+    at = open_page("app_pages/3_train.py")
+    at.selectbox(key=state.TRAIN_MONITOR).set_value("val_acc")
+    at.slider(key=state.TRAIN_VAL_FRACTION).set_value(0.0).run()
+    # Refused as soon as it is set, beside its control, before anyone presses Start.
+    beside = column_holding(at, "slider", state.TRAIN_VAL_FRACTION).error
+    assert len(at.error) == 1 and "needs a validation split" in beside[0].value
+    assert button(at, "Start").disabled
+    at.slider(key=state.TRAIN_VAL_FRACTION).set_value(0.15).run()
+    assert not at.error
+    assert not button(at, "Start").disabled
+
+
+def test_settings_come_back_when_streamlit_drops_the_widgets(with_data, empty_runs):
+    """Streamlit forgets the state of widgets a run does not draw (in a browser, the sidebar's
+    polling while a run is active made it forget them all); the settings live elsewhere."""
+    at = open_page("app_pages/3_train.py")
+    at.slider(key=state.TRAIN_EPOCHS).set_value(3)
+    at.number_input(key=state.TRAIN_SUBSET).set_value(40)
+    at.text_input(key=state.TRAIN_RUN_NAME).input("kept").run()
+    at.switch_page("app_pages/1_dataset.py").run()
+    for key in (state.TRAIN_EPOCHS, state.TRAIN_SUBSET, state.TRAIN_RUN_NAME):
+        if key in at.session_state:
+            del at.session_state[key]
+    at.switch_page("app_pages/3_train.py").run()
+    assert not at.exception, at.exception[0].message
+    assert at.slider(key=state.TRAIN_EPOCHS).value == 3
+    assert at.number_input(key=state.TRAIN_SUBSET).value == 40
+    assert at.text_input(key=state.TRAIN_RUN_NAME).value == "kept"
