@@ -3,9 +3,10 @@ pages, waiting for the app, and reading what it shows. Shared by the end-to-end 
 (`tests/e2e`) and `scripts/screenshots.py`.
 
 Widgets are found by their ``key`` (Streamlit puts ``st-key-<key>`` on a keyed widget's
-container; the keys are the constants of ``ui/state.py``), charts by their title or axis text,
-and chart data is read from the ARIA labels Vega writes on every mark (``class: cat; images:
-20; split: train``), so the tests check what is drawn, not how.
+container; the app's state modules derive the keys, as ``app.state.train.FORM.key("epochs")``),
+charts by their title or axis text, and chart data is read from the ARIA labels Vega writes on
+every mark (``class: cat; images: 20; split: train``), so the tests check what is drawn, not
+how.
 """
 
 from __future__ import annotations
@@ -173,6 +174,15 @@ def help_text(page: Page, key: str) -> str:
     text = tooltip.inner_text()
     page.mouse.move(0, 0)  # let the tooltip close again
     return text
+
+
+def choose(page: Page, key: str, option: str, timeout_s: float = 30) -> None:
+    """Pick ``option`` in a selectbox as a user does: open it, type, press Enter."""
+    box = widget(page, key).locator('input[role="combobox"]')
+    box.click()
+    box.fill(option)
+    box.press("Enter")
+    wait_until(lambda: selected(page, key) == option, timeout_s, f"{key} to show {option}")
 
 
 def press_slider(page: Page, key: str, *keys: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.state.augment import CONTROLS
+from app.state.train import FORM
 from scripts.lab_browser import (
     assert_no_exception,
     button,
@@ -24,7 +26,6 @@ from scripts.lab_browser import (
     wait_settled,
     wait_until,
 )
-from ui import state
 
 pytestmark = pytest.mark.e2e
 
@@ -34,20 +35,25 @@ AWAY_S = 8
 
 
 def rotation(page) -> float:
-    return number(slider(page, state.AUG_ROTATION).get_attribute("aria-valuetext") or "nan")
+    return number(slider(page, CONTROLS.key("rotation")).get_attribute("aria-valuetext") or "nan")
 
 
 def train_form(page) -> dict:
     """What the Train form shows for the settings this test changes, and whether each is
     locked."""
     shown = {
-        "epochs": number(slider(page, state.TRAIN_EPOCHS).get_attribute("aria-valuetext") or "0"),
-        "subset": field(page, state.TRAIN_SUBSET).input_value(),
-        "name": field(page, state.TRAIN_RUN_NAME).input_value(),
+        "epochs": number(slider(page, FORM.key("epochs")).get_attribute("aria-valuetext") or "0"),
+        "subset": field(page, FORM.key("subset")).input_value(),
+        "name": field(page, FORM.key("name")).input_value(),
     }
-    keys = (state.TRAIN_EPOCHS, state.TRAIN_SUBSET, state.TRAIN_RUN_NAME)
+    keys = (FORM.key("epochs"), FORM.key("subset"), FORM.key("name"))
     shown["locked"] = [field(page, key).is_disabled() for key in keys]
     return shown
+
+
+def tiny_form(locked: bool) -> dict:
+    """What ``train_form`` reads when it shows the run this test sets up."""
+    return {"epochs": 1, "subset": "500", "name": "tiny", "locked": [locked] * 3}
 
 
 def type_into(page, key: str, text: str) -> None:
@@ -61,17 +67,17 @@ def test_settings_survive_page_switches_while_a_run_is_active(page):
     go_to(page, "Augmentations", PAGE_TIMEOUT_S)
     wait_settled(page)
     assert rotation(page) == 15
-    assert number(press_slider(page, state.AUG_ROTATION, *["ArrowRight"] * 9)) == 24
+    assert number(press_slider(page, CONTROLS.key("rotation"), *["ArrowRight"] * 9)) == 24
     wait_settled(page)
 
     go_to(page, "Train", PAGE_TIMEOUT_S)
     button(page, "Start").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
     wait_settled(page)
-    type_into(page, state.TRAIN_SUBSET, "500")
-    assert number(press_slider(page, state.TRAIN_EPOCHS, "Home")) == 1
+    type_into(page, FORM.key("subset"), "500")
+    assert number(press_slider(page, FORM.key("epochs"), "Home")) == 1
     wait_settled(page)
-    type_into(page, state.TRAIN_RUN_NAME, "tiny")
-    epochs_help = help_text(page, state.TRAIN_EPOCHS)
+    type_into(page, FORM.key("name"), "tiny")
+    epochs_help = help_text(page, FORM.key("epochs"))
     assert "Passes over the training images" in epochs_help
     assert_no_exception(page, "the Train page")
     button(page, "Start").click()
@@ -92,22 +98,13 @@ def test_settings_survive_page_switches_while_a_run_is_active(page):
         go_to(page, "Train", PAGE_TIMEOUT_S)
         wait_settled(page)
         # The form shows the active run's settings, locked, with the help still there.
-        assert train_form(page) == {
-            "epochs": 1,
-            "subset": "500",
-            "name": "tiny",
-            "locked": [True, True, True],
-        }
-        assert help_text(page, state.TRAIN_EPOCHS) == epochs_help
-    finally:
+        assert train_form(page) == tiny_form(locked=True)
+        assert help_text(page, FORM.key("epochs")) == epochs_help
+    finally:  # stop the run, wherever the test stopped, so it does not hold the training slot
+        go_to(page, "Train", PAGE_TIMEOUT_S)
         button(page, "Stop").click()
     wait_until(lambda: metric(page, "State") == "Stopped", PAGE_TIMEOUT_S, "the run to stop")
     wait_settled(page)
     # Once it has ended the form is the user's again, with their last settings.
-    assert train_form(page) == {
-        "epochs": 1,
-        "subset": "500",
-        "name": "tiny",
-        "locked": [False, False, False],
-    }
+    assert train_form(page) == tiny_form(locked=False)
     assert_no_exception(page, "the Train page after the run")
