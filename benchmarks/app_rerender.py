@@ -17,7 +17,15 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+ROOT = Path(__file__).resolve().parents[1]
+# Make `app` importable when the script is run as `python benchmarks/app_rerender.py`.
+sys.path.insert(0, str(ROOT))
+
+from app.nav import AUGMENTATIONS, CHECKPOINTS, CLASSIFY, DATASET, TRAIN  # noqa: E402
+from app.state.augment import CONTROLS  # noqa: E402
+from app.state.dataset import GRID  # noqa: E402
+
+APP = ROOT / "streamlit_app.py"
 REPEATS = 5
 
 
@@ -36,32 +44,30 @@ def main() -> None:
     interactions = {
         "Dataset: rerun": lambda: at.run(),
         "Dataset: images-per-class slider": lambda: (
-            at.slider(key="grid_per_class").set_value(4 + len(samples) % 8).run()
+            at.slider(key=GRID.key("per_class")).set_value(4 + len(samples) % 8).run()
         ),
-        "switch to Augmentations": lambda: at.switch_page("app_pages/2_augmentations.py").run(),
+        "switch to Augmentations": lambda: at.switch_page(AUGMENTATIONS.script).run(),
         "Augmentations: rotation slider": lambda: (
-            at.slider(key="aug_rotation").set_value(5.0 + len(samples)).run()
+            at.slider(key=CONTROLS.key("rotation")).set_value(5.0 + len(samples)).run()
         ),
         "Augmentations: K draws slider": lambda: (
-            at.slider(key="aug_draws").set_value(4 + len(samples) % 6).run()
+            at.slider(key=CONTROLS.key("draws")).set_value(4 + len(samples) % 6).run()
         ),
-        "switch to Train": lambda: at.switch_page("app_pages/3_train.py").run(),
-        "switch to Checkpoints": lambda: at.switch_page("app_pages/4_checkpoints.py").run(),
-        "switch to Classify": lambda: at.switch_page("app_pages/5_classify.py").run(),
-        "switch to Dataset": lambda: at.switch_page("app_pages/1_dataset.py").run(),
+        "switch to Train": lambda: at.switch_page(TRAIN.script).run(),
+        "switch to Checkpoints": lambda: at.switch_page(CHECKPOINTS.script).run(),
+        "switch to Classify": lambda: at.switch_page(CLASSIFY.script).run(),
+        "switch to Dataset": lambda: at.switch_page(DATASET.script).run(),
     }
     worst = 0.0
     for name, action in interactions.items():
         if name.startswith("Augmentations"):
-            at.switch_page("app_pages/2_augmentations.py").run()
+            at.switch_page(AUGMENTATIONS.script).run()
         elif name.startswith("Dataset"):
-            at.switch_page("app_pages/1_dataset.py").run()
+            at.switch_page(DATASET.script).run()
         samples: list[float] = []
         for _ in range(REPEATS):
             if name.startswith("switch"):
-                at.switch_page(
-                    "app_pages/1_dataset.py" if "Dataset" not in name else "app_pages/3_train.py"
-                )
+                at.switch_page(DATASET.script if "Dataset" not in name else TRAIN.script)
                 at.run()
             samples.append(timed(action))
         median = statistics.median(samples)

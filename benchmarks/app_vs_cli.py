@@ -31,11 +31,12 @@ from pathlib import Path
 from _common import data_source, machine
 from streamlit.testing.v1 import AppTest
 
+from app.nav import TRAIN
+from app.state.train import FORM
 from lab import runs
 from lab.config import DATA_ENV
 from lab.data import load_dataset
 from lab.device import pick_device
-from ui import state
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "streamlit_app.py"
@@ -68,10 +69,10 @@ def run_app(args: argparse.Namespace, source: str, runs_dir: Path, name: str) ->
     as the server would) and poll it every 1.5 s, as the page's live view does."""
     os.environ[DATA_ENV], os.environ[runs.RUNS_ENV] = source, str(runs_dir)
     at = AppTest.from_file(str(APP), default_timeout=600).run()
-    at.switch_page("app_pages/3_train.py").run()
-    at.number_input(key=state.TRAIN_SUBSET).set_value(args.subset)
-    at.slider(key=state.TRAIN_EPOCHS).set_value(args.epochs)
-    at.text_input(key=state.TRAIN_RUN_NAME).input(name).run()
+    at.switch_page(TRAIN.script).run()
+    at.number_input(key=FORM.key("subset")).set_value(args.subset)
+    at.slider(key=FORM.key("epochs")).set_value(args.epochs)
+    at.text_input(key=FORM.key("name")).input(name).run()
     next(b for b in at.button if b.label == "Start").click().run()
     while not at.success and not at.error and not at.exception:
         time.sleep(POLL_S)

@@ -3,9 +3,10 @@ pages, waiting for the app, and reading what it shows. Shared by the end-to-end 
 (`tests/e2e`) and `scripts/screenshots.py`.
 
 Widgets are found by their ``key`` (Streamlit puts ``st-key-<key>`` on a keyed widget's
-container; the keys are the constants of ``ui/state.py``), charts by their title or axis text,
-and chart data is read from the ARIA labels Vega writes on every mark (``class: cat; images:
-20; split: train``), so the tests check what is drawn, not how.
+container; the app's state modules derive the keys, as ``app.state.train.FORM.key("epochs")``),
+charts by their title or axis text, and chart data is read from the ARIA labels Vega writes on
+every mark (``class: cat; images: 20; split: train``), so the tests check what is drawn, not
+how.
 """
 
 from __future__ import annotations
@@ -153,6 +154,35 @@ def slider(page: Page, key: str) -> Locator:
 def selected(page: Page, key: str) -> str:
     """The option a selectbox shows."""
     return widget(page, key).locator('input[role="combobox"]').input_value()
+
+
+def field(page: Page, key: str) -> Locator:
+    """The input element of a keyed widget: a slider's range, a text or number box, a
+    selectbox's combobox."""
+    return widget(page, key).locator("input").first
+
+
+def help_text(page: Page, key: str) -> str:
+    """The tooltip of a keyed widget's label, as a user reads it by hovering its (?) icon;
+    "" when the label has none."""
+    icon = widget(page, key).locator('[data-testid="stTooltipHoverTarget"]')
+    if not icon.count():
+        return ""
+    icon.first.hover()
+    tooltip = page.locator('[data-testid="stTooltipContent"]').last
+    tooltip.wait_for()
+    text = tooltip.inner_text()
+    page.mouse.move(0, 0)  # let the tooltip close again
+    return text
+
+
+def choose(page: Page, key: str, option: str, timeout_s: float = 30) -> None:
+    """Pick ``option`` in a selectbox as a user does: open it, type, press Enter."""
+    box = widget(page, key).locator('input[role="combobox"]')
+    box.click()
+    box.fill(option)
+    box.press("Enter")
+    wait_until(lambda: selected(page, key) == option, timeout_s, f"{key} to show {option}")
 
 
 def press_slider(page: Page, key: str, *keys: str) -> str:

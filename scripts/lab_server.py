@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "streamlit_app.py"
 # The default subset: per class, this many training and test images.
-TRAIN_PER_CLASS = 20
+TRAIN_PER_CLASS = 50
 TEST_PER_CLASS = 10
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 # Seconds to wait for the server to answer its health check, and for it to exit when asked.

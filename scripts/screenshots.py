@@ -76,7 +76,9 @@ def scroll_to(page, locator) -> None:
 
 def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs: int) -> None:
     sys.path.insert(0, str(REPO))
-    from ui import state  # the widget keys
+    from app.state.checkpoints import VIEW  # the widget keys
+    from app.state.classify import IMAGES_UPLOAD
+    from app.state.train import FORM
 
     open_app(page, server.url, "Dataset", TIMEOUT_S)
     wait_until(lambda: charts(page).count() >= 2 and settled_images(page), TIMEOUT_S, "Dataset")
@@ -89,10 +91,10 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     go_to(page, "Train", TIMEOUT_S)
     button(page, "Start").wait_for(timeout=TIMEOUT_S * 1000)
     wait_settled(page)
-    set_slider(page, state.TRAIN_EPOCHS, str(epochs))
-    press_slider(page, state.TRAIN_PATIENCE, "End")
-    set_slider(page, state.TRAIN_BATCH_SIZE, "16")
-    name = widget(page, state.TRAIN_RUN_NAME).locator("input")
+    set_slider(page, FORM.key("epochs"), str(epochs))
+    press_slider(page, FORM.key("patience"), "End")
+    set_slider(page, FORM.key("batch_size"), "16")
+    name = widget(page, FORM.key("name")).locator("input")
     name.fill(RUN_NAME)
     name.press("Enter")
     wait_settled(page)
@@ -108,7 +110,7 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     save(page, "3-train", out)
 
     go_to(page, "Checkpoints", TIMEOUT_S)
-    widget(page, state.CKPT_EVALUATE).locator("label").first.click()
+    widget(page, VIEW.key("evaluate")).locator("label").first.click()
     wait_until(
         lambda: chart_marks(page, "rect mark", "predicted"),
         TIMEOUT_S,
@@ -124,13 +126,13 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     picture = sorted((subset / "test" / shown_class).iterdir())[0]
     upload = scratch / f"{shown_class}.png"
     Image.open(picture).convert("RGB").save(upload)
-    widget(page, state.CLS_IMAGES).locator('input[type="file"]').set_input_files(str(upload))
+    widget(page, IMAGES_UPLOAD).locator('input[type="file"]').set_input_files(str(upload))
     wait_until(
         lambda: chart_marks(page, "bar", "probability") and settled_images(page),
         TIMEOUT_S,
         "the top-5 chart",
     )
-    scroll_to(page, widget(page, state.CLS_IMAGES))
+    scroll_to(page, widget(page, IMAGES_UPLOAD))
     save(page, "5-classify", out)
 
 

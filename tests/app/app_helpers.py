@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.nav import Page
+from lab.config import RunConfig
+from lab.presets import preset_config
+
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
-PAGES = (
-    "app_pages/1_dataset.py",
-    "app_pages/2_augmentations.py",
-    "app_pages/3_train.py",
-    "app_pages/4_checkpoints.py",
-    "app_pages/5_classify.py",
-)
 
 
 def new_app() -> AppTest:
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
-def open_page(page: str) -> AppTest:
+def open_page(page: Page) -> AppTest:
     """A fresh session showing ``page`` (after the router's first run)."""
     at = new_app().run()
-    at.switch_page(page).run()
+    return go_to(at, page)
+
+
+def go_to(at: AppTest, page: Page) -> AppTest:
+    """Switch ``at``'s session to ``page``, as the sidebar's navigation does."""
+    at.switch_page(page.script).run()
     return at
 
 
@@ -35,12 +38,39 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+# The kinds of widget a setting's control can be (see app.settings.control).
+CONTROL_KINDS = ("toggle", "selectbox", "select_slider", "slider", "number_input", "text_input")
+
+
+def keyed_widget(at: AppTest, key: str):
+    """The widget drawn with ``key``, whatever its kind."""
+    found = [w for kind in CONTROL_KINDS for w in getattr(at, kind) if w.key == key]
+    assert len(found) == 1, f"{len(found)} widgets with key {key!r}"
+    return found[0]
+
+
 def texts(at: AppTest) -> str:
     """Every markdown, caption, alert and metric text of the page, for searching."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [a.value for kind in (at.info, at.warning, at.error, at.success) for a in kind]
     parts += [f"{m.label}: {m.value}" for m in at.metric]
     return "\n".join(str(p) for p in parts)
+
+
+def chart_axes(at: AppTest) -> list[tuple[str, str]]:
+    """What each chart of the page plots, in page order: the fields on its x and y axes (of its
+    first layer that has both)."""
+    found = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        layers = [spec, *spec.get("layer", [])]
+        encoding = next(
+            layer["encoding"]
+            for layer in layers
+            if "x" in layer.get("encoding", {}) and "y" in layer.get("encoding", {})
+        )
+        found.append((encoding["x"]["field"], encoding["y"]["field"]))
+    return found
 
 
 def poll_until(at: AppTest, condition, timeout: float = 60.0, interval: float = 0.2):
@@ -53,3 +83,11 @@ def poll_until(at: AppTest, condition, timeout: float = 60.0, interval: float = 
             return at
         time.sleep(interval)
     pytest.fail(f"page condition not met within {timeout} s:\n{texts(at)}")
+
+
+def tiny_run_config(source: Path, epochs: int, lr: float = 3e-3) -> RunConfig:
+    """A quick cpu-fast run on the tiny image folder: the narrowest network, small batches."""
+    return preset_config("cpu-fast", str(source)).with_overrides(
+        model={"width": 0.125},
+        train={"epochs": epochs, "batch_size": 16, "lr": lr, "eval_batch_size": 64},
+    )

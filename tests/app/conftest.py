@@ -6,19 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_helpers import tiny_run_config
 
 from lab import runs
 from lab.config import DATA_ENV
 from lab.train import fit
-
-
-def tiny_run_config(source: Path, epochs: int, lr: float = 3e-3):
-    from lab.presets import preset_config
-
-    return preset_config("cpu-fast", str(source)).with_overrides(
-        model={"width": 0.125},
-        train={"epochs": epochs, "batch_size": 16, "lr": lr, "eval_batch_size": 64},
-    )
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +56,6 @@ def with_runs(trained_runs, tmp_path, monkeypatch) -> Path:
 def no_job_left_running():
     """The job manager lives as long as the process: stop what a test started."""
     yield
-    from ui.cache import job_manager
+    from app.cache import job_manager
 
     job_manager().stop_all()

@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: a small real data subset, the app's server started on a free
-port over it, and one Chromium tab that walks through the pages in order.
+port over it, and a fresh Chromium tab (a new browser session) for every test, so each test
+sets up what it needs and runs alone or in any order.
 
 Skipped, with the reason, where Chromium (/usr/bin/chromium), Playwright or the real data
 (CIFAR_LAB_DATA, an image folder) is missing; CI installs Chromium and sets CIFAR_LAB_DATA.
@@ -67,10 +68,10 @@ def lab_server(data_subset, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(request, lab_server, tmp_path_factory):
-    """One Chromium tab on the app, shared by a module's tests (they run in order, like a user
-    going from page to page)."""
+    """A Chromium tab on the app's Dataset page, in a fresh profile: a new session of its own,
+    with every setting at its default."""
     with chromium_page(tmp_path_factory.mktemp("chromium-profile")) as tab:
         try:
             open_app(tab, lab_server.url)

@@ -1,5 +1,5 @@
 """The Classify page's pieces: the checkpoint to use, the classification of uploads and of a
-random test image, and how one result is drawn."""
+random test image, how one result is drawn, and its Grad-CAM explanation."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from app import cache, charts
+from app.images import upscale
+from app.state.classify import PICKS
+from app.widgets import class_choice
 from lab.checkpoint import LoadedModel
 from lab.data import Dataset
 from lab.errors import LabError
+from lab.lenses import insight
 from lab.predict import Prediction, network_view, open_image, predict_images, preprocess_image
 from lab.runs import sanitize_name
-from ui import charts
-from ui.images import upscale
 
 # Uploaded checkpoints are kept here under their content hash, so the same upload maps to the
 # same path (and modification time) and its loaded model is reused from the cache.
@@ -111,3 +114,46 @@ def render(result: Classified, true_label: str | None = None) -> None:
         verdict += f" · true label **{true_label}** ({mark})"
     chart.markdown(verdict)
     chart.altair_chart(charts.top_k(prediction.labels, prediction.probabilities), width="stretch")
+
+
+# --- the Grad-CAM explanation ------------------------------------------------------------------
+
+
+def image_key(image: Image.Image) -> str:
+    """What identifies an image in the Grad-CAM cache: a hash of its pixels."""
+    pixels = np.asarray(image.convert("RGB"))
+    return hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:20]
+
+
+def cam_target(loaded: LoadedModel) -> str | None:
+    """The class Grad-CAM explains (None: the predicted one), chosen above the results."""
+    return class_choice(
+        st, "Grad-CAM explains", loaded.classes, PICKS, "cam_target", "the predicted class"
+    )
+
+
+def explain_prediction(
+    checkpoint: Path,
+    loaded: LoadedModel,
+    image: Image.Image,
+    probabilities: np.ndarray,
+    target: str | None,
+) -> None:
+    """The unsure hint (when the model is unsure) and the Grad-CAM overlay of one image."""
+    hint = insight.unsure_message(probabilities, loaded.classes)
+    if hint:
+        st.warning(hint, icon=":material/help:")
+    try:
+        (explanation,) = cache.explained(checkpoint, [image], ("upload", image_key(image)), target)
+    except LabError as error:
+        st.caption(f"No Grad-CAM: {error}")
+        return
+    overlay, note = st.columns([1, 3], vertical_alignment="center")
+    overlay.image(
+        upscale(explanation.overlay),
+        caption=f"Grad-CAM for {explanation.target} ({explanation.target_probability:.1%})",
+    )
+    note.caption(
+        "Red regions raised the score of the explained class the most; blue ones did not "
+        "(Grad-CAM on the last convolutional layer, without test-time flip)."
+    )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.cache import data_store
+from app.state import source as data_choice
 from lab.config import CIFAR10_SOURCE, DATA_ENV
 from lab.data import Dataset
 from lab.errors import LabError
-from ui import state
-from ui.cache import data_store
 
 
 def require_dataset(purpose: str) -> Dataset | None:
@@ -16,9 +16,9 @@ def require_dataset(purpose: str) -> Dataset | None:
 
     ``purpose`` completes "... needs data to ..." in the explanation.
     """
-    source = state.data_source()
+    source = data_choice.data_source()
     if not source:
-        explain_missing_data(purpose, state.data_source_problem() or "no data source chosen")
+        explain_missing_data(purpose, data_choice.data_source_problem() or "no data source chosen")
         return None
     store = data_store()
     if store.has(source):
@@ -59,6 +59,6 @@ def explain_missing_data(purpose: str, reason: str) -> None:
         "Try again",
         key=f"retry_data_{purpose}",
         on_click=data_store().forget,
-        args=(state.data_source(),),
+        args=(data_choice.data_source(),),
         help="Read the data source again, e.g. after copying the data into place",
     )

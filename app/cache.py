@@ -21,17 +21,17 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from app.images import chw_to_hwc, strip, upscale
 from lab.checkpoint import LoadedModel, load_model
-from lab.config import ModelConfig
-from lab.data import Dataset, Progress, load_dataset
+from lab.config import DataConfig, ModelConfig
+from lab.data import Dataset, Progress, load_dataset, make_splits
 from lab.device import pick_device
-from lab.errors import LabError
+from lab.errors import ConfigError, LabError
 from lab.evaluate import Evaluation, evaluate_model
 from lab.jobs import JobManager
 from lab.lenses import insight
 from lab.lenses.gradcam import Explanation, explain_images
 from lab.lenses.robustness import robustness_sweep
-from ui.images import chw_to_hwc, strip, upscale
 
 
 class DataStore:
@@ -162,6 +162,19 @@ def pixel_histograms(source: str, generation: int, _dataset: Dataset) -> pd.Data
             pd.DataFrame({"channel": channel, "value": np.arange(256), "share": counts / total})
         )
     return pd.concat(frames, ignore_index=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def training_split_size(
+    source: str, generation: int, data: DataConfig, _dataset: Dataset
+) -> int | ConfigError:
+    """Training images left by a run's subset and validation hold-out, or why the data cannot
+    be split so: the check of ``lab.data.make_splits``, which the Train form makes on every
+    change (half a second for CIFAR-10, so once per subset, fraction and seed)."""
+    try:
+        return len(make_splits(_dataset, data).train)
+    except ConfigError as error:
+        return error
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from app.cache import data_store, job_manager
+from app.state import checkpoints, job, source
 from lab import runs
 from lab.errors import LabError
 from lab.evaluate import Evaluation
+from lab.outcome import Outcome
 from lab.runs import RunInfo
-from ui import state
-from ui.cache import data_store, job_manager
 
 METRICS = {
     "val_acc": "validation accuracy",
@@ -32,12 +33,22 @@ def checkpoint_file(run: RunInfo) -> Path:
 
 def run_status(run: RunInfo) -> str:
     """Training / queued / paused for a run with a live job, else how the run ended."""
-    job = job_manager().job_for_run(run.path)
-    if job is not None and job.active:
-        return job.state
+    training = job_manager().job_for_run(run.path)
+    if training is not None and training.active:
+        return training.state
     if run.metrics.get("reason"):
         return run.metrics["reason"]
     return "interrupted (can resume)"
+
+
+def resumable(run: RunInfo) -> bool:
+    """True for a run without a live job that the user stopped, or that never ended (killed,
+    or interrupted)."""
+    training = job_manager().job_for_run(run.path)
+    if training is not None and training.active:
+        return False
+    outcome = Outcome.parse(run.metrics.get("outcome"))
+    return outcome is None or outcome.resumable
 
 
 def runs_table(found: list[RunInfo]) -> pd.DataFrame:
@@ -97,40 +108,32 @@ def per_class_accuracy(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
 # --- callbacks ------------------------------------------------------------------------------------
 
 
-def ask_delete(name: str) -> None:
-    state.set_pending_delete(name)
-
-
-def cancel_delete() -> None:
-    state.set_pending_delete(None)
-
-
 def delete(run: RunInfo) -> None:
     """Confirmed deletion; refused while a job still trains the run."""
-    state.set_pending_delete(None)
-    job = job_manager().job_for_run(run.path)
-    if job is not None and job.active:
-        state.set_runs_message(
+    checkpoints.set_pending_delete(None)
+    training = job_manager().job_for_run(run.path)
+    if training is not None and training.active:
+        checkpoints.set_message(
             "error", f"{run.name} is being trained: stop it on the Train page first."
         )
         return
     try:
-        runs.delete_run(run.path, state.runs_dir())
+        runs.delete_run(run.path, source.runs_dir())
     except (LabError, OSError) as error:
-        state.set_runs_message("error", f"could not delete {run.name}: {error}")
+        checkpoints.set_message("error", f"could not delete {run.name}: {error}")
         return
-    state.set_runs_message("success", f"Deleted run {run.name}.")
+    checkpoints.set_message("success", f"Deleted run {run.name}.")
 
 
 def resume(run: RunInfo) -> None:
     """Queue the continuation of an interrupted run and follow it on the Train page."""
-    source = state.data_source()
+    data = source.data_source()
     store = data_store()
-    dataset = store.load(source) if store.has(source) else None
+    dataset = store.load(data) if store.has(data) else None
     try:
-        job_id = job_manager().resume_run(run.path, dataset=dataset, owner=state.session_id())
+        job_id = job_manager().resume_run(run.path, dataset=dataset, owner=job.session_id())
     except LabError as error:
-        state.set_runs_message("error", str(error))
+        checkpoints.set_message("error", str(error))
         return
-    state.set_job_id(job_id)
-    state.set_runs_message("success", f"Resuming {run.name}: follow it on the Train page.")
+    job.watch(job_id)
+    checkpoints.set_message("success", f"Resuming {run.name}: follow it on the Train page.")

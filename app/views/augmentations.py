@@ -1,5 +1,6 @@
-"""The Augmentations page's pieces: the images to augment, K random draws of each with the
-parameters they used, and loading a JSON config into the controls."""
+"""The Augmentations page's pieces: the switches and settings of the transforms, the images to
+augment, K random draws of each with the parameters they used, and loading a JSON config into
+the controls."""
 
 from __future__ import annotations
 
@@ -7,20 +8,37 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import streamlit as st
 import torch
 from PIL import Image
 
+from app.images import tensor_picture, upscale
+from app.settings import control, declared
+from app.state import augment
+from app.state.augment import CONTROLS, PIPELINE, switch
 from lab.augment import apply_reference, describe_params, sample_params
 from lab.config import AugmentConfig
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.predict import network_view, open_image
-from ui import state
-from ui.images import tensor_picture, upscale
 
+# The uploader of a JSON config (a file, not a setting: its key only names it).
+JSON_UPLOAD = CONTROLS.key("json_upload")
 # Uploaded photos are shrunk to this side for the preview: the transforms are the same, and a
 # 12-megapixel photo would take seconds per draw.
 PREVIEW_SIDE = 256
+
+
+def transform_controls() -> None:
+    """The pipeline's steps in their order: a switch per transform with its settings beneath,
+    and the normalisation's own toggle."""
+    for step in PIPELINE:
+        if isinstance(step, str):
+            control(st, declared("augment", step), CONTROLS)
+            continue
+        on = st.toggle(step.label, **CONTROLS.widget(switch(step)))
+        for name in (step.setting, *step.extra):
+            control(st, declared("augment", name), CONTROLS, disabled=not on)
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ def draws(
 
 def load_json_upload() -> None:
     """Callback of the JSON uploader: move the controls to the uploaded config."""
-    file = state.value(state.AUG_JSON_UPLOAD)
+    file = st.session_state.get(JSON_UPLOAD)
     if file is None:
         return
     try:
@@ -124,10 +142,10 @@ def load_json_upload() -> None:
             raise ConfigError("the file must hold a JSON object of augmentation settings")
         config = AugmentConfig.from_dict(values)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        state.set_augment_message("error", f"{file.name} is not valid JSON: {error}")
+        augment.set_message("error", f"{file.name} is not valid JSON: {error}")
         return
     except (ConfigError, TypeError) as error:
-        state.set_augment_message("error", f"{file.name}: {error}")
+        augment.set_message("error", f"{file.name}: {error}")
         return
-    state.set_augment_widgets(config)
-    state.set_augment_message("success", f"Loaded the settings of {file.name}.")
+    augment.load(config)
+    augment.set_message("success", f"Loaded the settings of {file.name}.")

@@ -1,0 +1,65 @@
+"""The training job this tab follows, as the sidebar and the Train page show it: its current
+snapshot, its state in words and its one-line status."""
+
+from __future__ import annotations
+
+from app.cache import job_manager
+from app.state import job
+from lab import jobs
+from lab.jobs import JobSnapshot
+
+STATE_LABELS = {
+    jobs.QUEUED: "Queued",
+    jobs.RUNNING: "Training",
+    jobs.PAUSED: "Paused",
+    jobs.STOPPING: "Stopping",
+    jobs.STOPPED: "Stopped",
+    jobs.FINISHED: "Finished",
+    jobs.FAILED: "Failed",
+    jobs.CANCELLED: "Cancelled",
+}
+STATE_ICONS = {
+    jobs.QUEUED: ":material/hourglass_top:",
+    jobs.RUNNING: ":material/play_circle:",
+    jobs.PAUSED: ":material/pause_circle:",
+    jobs.STOPPING: ":material/stop_circle:",
+    jobs.STOPPED: ":material/stop_circle:",
+    jobs.FINISHED: ":material/check_circle:",
+    jobs.FAILED: ":material/error:",
+    jobs.CANCELLED: ":material/block:",
+}
+
+
+def current_snapshot() -> JobSnapshot | None:
+    """The job this tab follows, marked as watched; None if there is none (any more)."""
+    manager = job_manager()
+    job_id = job.job_id()
+    if not manager.has_job(job_id):
+        return None
+    return manager.snapshot(job_id)
+
+
+def others_active(snap: JobSnapshot | None) -> list[JobSnapshot]:
+    """The server's other active jobs (another tab's, say)."""
+    return [
+        other
+        for other in job_manager().jobs()
+        if other.active and (snap is None or other.job_id != snap.job_id)
+    ]
+
+
+def format_metric(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2%}" if name.endswith("_acc") else f"{value:.4f}"
+
+
+def status_line(snap: JobSnapshot) -> str:
+    """One line for the sidebar: state, epoch, best value."""
+    label = f"{STATE_ICONS[snap.state]} **{STATE_LABELS[snap.state]}** `{snap.run_name}`"
+    if snap.state == jobs.QUEUED and snap.queue_position:
+        return f"{label}  \nposition {snap.queue_position} in the queue"
+    parts = [f"epoch {snap.epoch} of {snap.epochs}"]
+    if snap.best_value is not None:
+        parts.append(f"best {format_metric(snap.monitor, snap.best_value)}")
+    return f"{label}  \n{' · '.join(parts)}"

@@ -1,0 +1,49 @@
+"""Dataset: images per class and split, a sample grid, channel statistics and histograms."""
+
+import streamlit as st
+
+from app import charts
+from app.cache import class_count_frame, data_store, pixel_histograms
+from app.data import require_dataset
+from app.state import source
+from app.state.dataset import GRID
+from app.views import dataset as view
+from app.widgets import redraw_button
+
+st.title("Dataset", anchor=False)
+dataset = require_dataset("show its images and statistics")
+if dataset is None:
+    st.stop()
+data = source.data_source()
+generation = data_store().generation(data)
+height, width = dataset.image_size
+st.caption(
+    f"`{data}` · {len(dataset.classes)} classes · {len(dataset.train):,} training and "
+    f"{len(dataset.test):,} test images of {width}x{height} px"
+)
+
+st.subheader("Images per class", anchor=False)
+st.altair_chart(charts.class_counts(class_count_frame(data, generation, dataset)), width="stretch")
+
+st.subheader("Sample images", anchor=False)
+GRID.ensure_choices("classes", dataset.classes, dataset.classes)
+pick, count, shuffle = st.columns([4, 2, 1], vertical_alignment="bottom")
+classes = pick.multiselect("Classes", dataset.classes, **GRID.widget("classes"))
+per_class = count.slider("Images per class", 1, 16, **GRID.widget("per_class"))
+redraw_button(shuffle, "Reshuffle", ":material/shuffle:", GRID)
+view.sample_grid(data, generation, classes, per_class, GRID["seed"], dataset)
+st.caption(
+    f"Seed {GRID['seed']}: pixels are enlarged by nearest neighbour, so "
+    "every original pixel stays a crisp square."
+)
+
+st.subheader("Channel statistics", anchor=False)
+left, right = st.columns([2, 3])
+left.dataframe(view.channel_stats(dataset).style.format("{:.4f}"), width="stretch")
+left.caption(
+    "Computed from every training pixel (scaled to [0, 1]) when the data was first decoded; "
+    "the training pipeline normalises with these values."
+)
+right.altair_chart(
+    charts.pixel_histograms(pixel_histograms(data, generation, dataset)), width="stretch"
+)

@@ -1,0 +1,52 @@
+"""Train: a preset and its settings, Start/Pause/Resume/Stop, and the run's live charts.
+
+Two expanders read the chosen network (layer table) and run a learning-rate range test.
+Training runs in a background job of the job manager, so it keeps going across reruns and page
+switches; this page only polls it (every 1.5 s while it is active)."""
+
+import streamlit as st
+
+from app import jobs
+from app.cache import inference_device
+from app.data import require_dataset
+from app.state import source
+from app.state.train import FORM
+from app.views import train as view
+
+# Seconds between two redraws of the live view while a job is active.
+POLL_S = 1.5
+
+st.title("Train", anchor=False)
+dataset = require_dataset("train a model")
+if dataset is None:
+    st.stop()
+snap = jobs.current_snapshot()
+active = snap is not None and snap.active
+# The run the form describes, checked against the data as Start would check it.
+config, problem = (None, None) if active else view.check(view.SHOWN, source.data_source(), dataset)
+
+with st.container(border=True):
+    view.settings_form(view.SHOWN, snap if active else None, problem)
+in_form = snap.config.settings() if active else FORM.values()
+with st.expander("Model anatomy: layers, output shapes, parameters and FLOPs"):
+    view.anatomy(in_form["model"], in_form["width"], len(dataset.classes))
+with st.expander("Learning-rate finder"):
+    view.lr_finder(config, problem, dataset, inference_device(), active)
+view.buttons(view.SHOWN, snap, startable=config is not None)
+
+if snap is None:
+    view.no_job()
+    st.stop()
+
+
+@st.fragment(run_every=POLL_S if active else None)
+def live_view(rendered_active: bool) -> None:
+    latest = jobs.current_snapshot()
+    view.render_live(latest)
+    if latest.active != rendered_active:
+        st.rerun()  # started or ended: redraw the controls and the summary
+
+
+live_view(active)
+if not active:
+    view.render_outcome(snap)

@@ -1,0 +1,109 @@
+"""The Train page's state: the user's settings (a preset's, changed control by control), the run
+name, the augmentation handed over from the Augmentations page, the last refused Start, the
+learning-rate finder's result and the model-anatomy input size.
+
+The settings are kept by setting key (``lab.config.SETTINGS``), as the controls show them
+(``app.settings.control_value``): a preset fills them from ``RunConfig.settings()`` and
+``run_config`` turns them back into a run with ``RunConfig.with_settings``. No setting is named
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from app.settings import config_value, control_value
+from app.state.store import Store
+from lab.config import CIFAR10_SOURCE, SETTINGS, AugmentConfig, RunConfig
+from lab.errors import LabError
+from lab.presets import preset_config
+
+DEFAULT_PRESET = "cpu-fast"
+
+
+def preset_values(preset: str) -> dict:
+    """Every setting of ``preset``, as its control shows it."""
+    settings = preset_config(preset, CIFAR10_SOURCE).settings()
+    return {key: control_value(SETTINGS[key], value) for key, value in settings.items()}
+
+
+FORM = Store(
+    "train",
+    lambda: {
+        "preset": DEFAULT_PRESET,
+        "name": "",
+        **preset_values(DEFAULT_PRESET),
+        "augment": None,
+        "start_error": None,  # (the error, the form's values it was about)
+        "lr_finder": None,  # (what it was run for, its result)
+        "anatomy_size": 0,  # 0 = the model's own input size
+    },
+)
+
+
+def apply_preset() -> None:
+    """The preset box's callback: every setting to the chosen preset's value."""
+    FORM.update(preset_values(FORM["preset"]))
+
+
+def run_config(keys: Sequence[str], source: str) -> RunConfig:
+    """The run the form describes: the preset, the handed-over augmentation if any, and the
+    user's values of the settings ``keys`` that apply to the chosen model; raises
+    ``ConfigError`` (naming the setting) for a combination the rules refuse."""
+    config = preset_config(FORM["preset"], source)
+    augment = FORM["augment"]
+    if augment is not None:
+        config = replace(config, augment=augment)
+    model = FORM["model"]
+    chosen = {
+        key: config_value(SETTINGS[key], FORM[key])
+        for key in keys
+        if SETTINGS[key].applies_to(model)
+    }
+    return config.with_settings(chosen)
+
+
+def run_name() -> str | None:
+    return FORM["name"].strip() or None
+
+
+def augment() -> AugmentConfig | None:
+    """The augmentation made on the Augmentations page for training, if any."""
+    return FORM["augment"]
+
+
+def set_augment(config: AugmentConfig | None) -> None:
+    FORM.set("augment", config)
+
+
+def _form_values() -> dict:
+    return {key: FORM[key] for key in ("preset", "name", "augment", *SETTINGS)}
+
+
+def set_start_error(error: LabError | None) -> None:
+    """Remember why Start was refused, for the settings the form holds now."""
+    FORM.set("start_error", None if error is None else (error, _form_values()))
+
+
+def start_error() -> LabError | None:
+    """Why the last Start was refused, while the form still holds what was refused: any change
+    clears it."""
+    stored = FORM["start_error"]
+    return stored[0] if stored and stored[1] == _form_values() else None
+
+
+def lr_finder_result(for_what: tuple) -> object | None:
+    """The learning-rate finder's last result, if it was run for ``for_what`` (the settings
+    it depends on), else None."""
+    stored = FORM["lr_finder"]
+    return stored[1] if stored and stored[0] == for_what else None
+
+
+def set_lr_finder_result(for_what: tuple, result: object) -> None:
+    FORM.set("lr_finder", (for_what, result))
+
+
+def use_learning_rate(lr: float) -> None:
+    """Button callback: the learning rate to the slider's stop nearest ``lr``."""
+    FORM.set("lr", control_value(SETTINGS["lr"], lr))

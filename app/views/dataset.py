@@ -1,0 +1,32 @@
+"""The Dataset page's pieces: the sample grid, one strip of images per class, and the channel
+statistics beside the official CIFAR-10 values."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.cache import sample_rows
+from lab.data import CIFAR10_MEAN, CIFAR10_STD, Dataset
+
+
+def sample_grid(
+    source: str, generation: int, classes: list[str], per_class: int, seed: int, dataset: Dataset
+) -> None:
+    for name, picture in sample_rows(source, generation, tuple(classes), per_class, seed, dataset):
+        label, images = st.columns([1, 8], vertical_alignment="center")
+        label.markdown(f"**{name}**")
+        images.image(picture)
+
+
+def channel_stats(dataset: Dataset) -> pd.DataFrame:
+    """Mean and std per colour channel, of this data and of the official CIFAR-10."""
+    return pd.DataFrame(
+        {
+            "channel": ["red", "green", "blue"],
+            "mean (this data)": dataset.mean,
+            "mean (official CIFAR-10)": CIFAR10_MEAN,
+            "std (this data)": dataset.std,
+            "std (official CIFAR-10)": CIFAR10_STD,
+        }
+    ).set_index("channel")

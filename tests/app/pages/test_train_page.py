@@ -1,0 +1,274 @@
+"""Training from the Train page: a background job that outlives reruns and page switches."""
+
+from __future__ import annotations
+
+import math
+
+from app_helpers import button, go_to, keyed_widget, open_page, poll_until, texts
+
+from app import nav
+from app.settings import config_value
+from app.state.checkpoints import VIEW
+from app.state.train import FORM
+from app.views import train as train_view
+from app.views.train import SHOWN
+from lab import runs
+from lab.config import LR_CHOICES, SETTINGS, ModelConfig
+from lab.lenses import insight
+from lab.presets import preset_config
+
+
+def set_up_tiny_run(at, epochs: int) -> None:
+    """The narrowest cpu-fast network, small batches (8 per epoch), and a patience that never
+    stops it."""
+    at.select_slider(key=FORM.key("width")).set_value(0.125)
+    at.select_slider(key=FORM.key("batch_size")).set_value(8)
+    at.slider(key=FORM.key("epochs")).set_value(epochs)
+    at.slider(key=FORM.key("patience")).set_value(30)
+    at.run()
+
+
+def epochs_in_table(at) -> int:
+    """Rows of the live epoch table (0 before the first epoch ends)."""
+    # Not the model-anatomy table, which has a "layer" column.
+    tables = [table.value for table in at.dataframe if "layer" not in table.value.columns]
+    return len(tables[0]) if tables else 0
+
+
+def test_a_run_started_on_the_train_page_survives_a_page_switch(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    set_up_tiny_run(at, epochs=6)
+    button(at, "Start").click().run()
+    assert not at.exception and not at.error, texts(at)
+    assert button(at, "Start").disabled and at.slider(key=FORM.key("epochs")).disabled
+
+    seen, progress = [], []
+
+    def poll(at) -> int:
+        progress.append(at.get("progress")[0].proto.text)
+        seen.append(epochs_in_table(at))
+        return seen[-1]
+
+    poll_until(at, lambda at: poll(at) >= 2, interval=0.05)
+    poll_until(at, lambda at: poll(at) > seen[-2] >= 2, interval=0.05)
+    assert seen == sorted(seen) and len(set(seen)) >= 2  # the history grew from poll to poll
+    assert any("images/s" in text and "ETA" in text for text in progress), progress
+    assert "Patience used" in texts(at)
+    assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy and per-batch loss
+
+    go_to(at, nav.DATASET)
+    assert "Training" in texts(at) or "Finished" in texts(at)  # the sidebar's status
+    go_to(at, nav.TRAIN)
+    assert "Training" in texts(at) or "Finished" in texts(at)
+    assert epochs_in_table(at) >= seen[-1]
+    (run_dir,) = [path for path in empty_runs.iterdir() if path.is_dir()]
+    assert (run_dir / runs.BEST).exists() and (run_dir / runs.LAST).exists()
+
+    poll_until(at, lambda at: "Finished" in texts(at))
+    reason = runs.read_metrics(run_dir)["reason"]
+    assert f"Run `{run_dir.name}` {reason}" in at.success[0].value
+    assert not button(at, "Start").disabled
+    button(at, f"Open `{run_dir.name}` on the Checkpoints page").click().run()
+    assert at.title[0].value == "Checkpoints"
+    assert at.selectbox(key=VIEW.key("detail")).value == run_dir.name
+
+
+def training_for_an_epoch():
+    """A tab whose tiny 100-epoch run has finished its first epoch."""
+    at = open_page(nav.TRAIN)
+    set_up_tiny_run(at, epochs=100)
+    button(at, "Start").click().run()
+    return poll_until(at, lambda at: epochs_in_table(at) >= 1)
+
+
+def test_stop_stops_the_run_and_resume_continues_it(with_data, empty_runs):
+    at = training_for_an_epoch()
+
+    button(at, "Stop").click().run()
+    poll_until(at, lambda at: "You stopped run" in texts(at))
+    stopped_at = epochs_in_table(at)
+    assert not button(at, "Resume").disabled and not button(at, "Start").disabled
+    at.run()
+    assert epochs_in_table(at) == stopped_at
+
+    button(at, "Resume").click().run()
+    assert button(at, "Stop").disabled is False and button(at, "Start").disabled
+    poll_until(at, lambda at: epochs_in_table(at) >= stopped_at + 2)
+    button(at, "Stop").click().run()
+    poll_until(at, lambda at: "You stopped run" in texts(at))
+    (run_dir,) = [path for path in empty_runs.iterdir() if path.is_dir()]
+    epochs = runs.read_history(run_dir)["epoch"].tolist()
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= stopped_at + 2
+
+
+def test_pause_holds_and_resume_releases_the_run(with_data, empty_runs):
+    at = training_for_an_epoch()
+    button(at, "Pause").click().run()
+    assert "Paused" in texts(at)
+    assert at.slider(key=FORM.key("epochs")).disabled  # a paused run can still resume
+    button(at, "Resume").click().run()
+    assert "Training" in texts(at)
+    button(at, "Stop").click().run()
+
+
+def column_holding(at, kind: str, key: str):
+    """The page column that holds the widget with ``key``."""
+    return next(c for c in at.columns if any(w.key == key for w in getattr(c, kind)))
+
+
+def test_a_setting_the_data_refuses_is_shown_beside_its_control_and_starts_nothing(
+    with_data, empty_runs
+):
+    at = open_page(nav.TRAIN)
+    at.select_slider(key=FORM.key("batch_size")).set_value(1024).run()
+    assert len(at.error) == 1
+    beside = column_holding(at, "select_slider", FORM.key("batch_size")).error
+    assert "batch_size 1024 is larger than the training split" in beside[0].value
+    assert button(at, "Start").disabled
+    assert not empty_runs.exists() or not any(empty_runs.iterdir())
+
+    at.select_slider(key=FORM.key("batch_size")).set_value(16)
+    at.number_input(key=FORM.key("subset")).set_value(100).run()
+    beside = column_holding(at, "number_input", FORM.key("subset")).error
+    assert len(at.error) == 1 and "subset 100 is larger than the training split" in beside[0].value
+
+
+def test_an_error_clears_the_moment_its_cause_is_gone(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    at.selectbox(key=FORM.key("monitor")).set_value("val_acc")
+    at.select_slider(key=FORM.key("val_fraction")).set_value(0.0).run()
+    # Refused as soon as it is set, beside its control, before anyone presses Start.
+    beside = column_holding(at, "select_slider", FORM.key("val_fraction")).error
+    assert len(at.error) == 1 and "needs a validation split" in beside[0].value
+    assert button(at, "Start").disabled
+    # (0.1: a larger share would leave fewer training images than the batch of 64)
+    at.select_slider(key=FORM.key("val_fraction")).set_value(0.1).run()
+    assert not at.error
+    assert not button(at, "Start").disabled
+
+
+def test_a_refused_start_is_reported_until_the_form_changes(with_data, empty_runs):
+    """What only Start can find out (here: a run folder that cannot be made) stays beside the
+    buttons while the form still holds what was refused."""
+    empty_runs.parent.mkdir(parents=True, exist_ok=True)
+    empty_runs.write_text("a file where the runs folder should be")
+    at = open_page(nav.TRAIN)
+    button(at, "Start").click().run()
+    assert len(at.error) == 1 and "cannot create a run folder" in at.error[0].value
+    at.run()
+    assert len(at.error) == 1
+    at.slider(key=FORM.key("epochs")).set_value(3).run()
+    assert not at.error
+
+
+def test_the_preset_sets_every_setting_and_the_controls_follow_the_declaration(
+    with_data, empty_runs
+):
+    at = open_page(nav.TRAIN)
+    at.selectbox(key=FORM.key("preset")).set_value("notebook").run()
+    expected = preset_config("notebook").settings()
+    for key in SHOWN:
+        setting = SETTINGS[key]
+        control = keyed_widget(at, FORM.key(key))
+        assert control.label == setting.spec.label and control.help == setting.describe()
+        assert config_value(setting, control.value) == expected[key], key
+    # width applies to alexnet_cifar only: offered, but not for the notebook's alexnet
+    assert at.select_slider(key=FORM.key("width")).disabled
+    at.selectbox(key=FORM.key("model")).set_value("alexnet_cifar").run()
+    assert not at.select_slider(key=FORM.key("width")).disabled
+
+
+def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, empty_runs):
+    owner = open_page(nav.TRAIN)
+    set_up_tiny_run(owner, epochs=100)
+    owner.text_input(key=FORM.key("name")).input("owned").run()
+    button(owner, "Start").click().run()
+
+    watcher = open_page(nav.TRAIN)  # another tab, with settings of its own
+    watcher.slider(key=FORM.key("epochs")).set_value(7)
+    watcher.text_input(key=FORM.key("name")).input("mine").run()
+    next(b for b in watcher.button if b.label.startswith("Watch owned")).click().run()
+    epochs = watcher.slider(key=FORM.key("epochs"))
+    name = watcher.text_input(key=FORM.key("name"))
+    assert (epochs.value, name.value) == (100, "owned") and epochs.disabled and name.disabled
+    assert epochs.help == SETTINGS["epochs"].describe()  # the help stays while locked
+
+    button(owner, "Stop").click().run()
+    poll_until(watcher, lambda at: "You stopped run" in texts(at))
+    epochs = watcher.slider(key=FORM.key("epochs"))
+    name = watcher.text_input(key=FORM.key("name"))
+    assert (epochs.value, name.value) == (7, "mine") and not epochs.disabled
+
+
+def test_two_tabs_each_start_a_run_and_the_second_waits_its_turn(with_data, empty_runs):
+    first = open_page(nav.TRAIN)
+    set_up_tiny_run(first, epochs=100)
+    button(first, "Start").click().run()
+    second = open_page(nav.TRAIN)  # another browser tab: a new session
+    set_up_tiny_run(second, epochs=2)
+    button(second, "Start").click().run()
+    assert "position 1 in the queue" in second.get("progress")[0].proto.text
+    assert "position 1 in the queue" in texts(second)  # the sidebar says it too
+    folders = sorted(path.name for path in empty_runs.iterdir())
+    assert len(folders) == 2  # never the same run folder
+
+    poll_until(first, lambda at: epochs_in_table(at) >= 1)
+    assert "position 1 in the queue" in texts(second.run())  # still waiting
+    button(first, "Stop").click().run()
+    poll_until(second, lambda at: "Finished" in texts(at))
+    assert all((empty_runs / name / runs.LAST).exists() for name in folders)
+
+
+def test_settings_survive_a_page_switch(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    at.slider(key=FORM.key("epochs")).set_value(7).run()
+    go_to(at, nav.DATASET)
+    go_to(at, nav.TRAIN)
+    assert at.slider(key=FORM.key("epochs")).value == 7
+
+
+def test_settings_come_back_when_streamlit_drops_the_widgets(with_data, empty_runs):
+    """Streamlit forgets the state of widgets a run does not draw (in a browser, the sidebar's
+    polling while a run is active made it forget them all); the settings live elsewhere."""
+    at = open_page(nav.TRAIN)
+    at.slider(key=FORM.key("epochs")).set_value(3)
+    at.number_input(key=FORM.key("subset")).set_value(40)
+    at.text_input(key=FORM.key("name")).input("kept").run()
+    go_to(at, nav.DATASET)
+    for key in (FORM.key("epochs"), FORM.key("subset"), FORM.key("name")):
+        if key in at.session_state:
+            del at.session_state[key]
+    go_to(at, nav.TRAIN)
+    assert not at.exception, at.exception[0].message
+    assert at.slider(key=FORM.key("epochs")).value == 3
+    assert at.number_input(key=FORM.key("subset")).value == 40
+    assert at.text_input(key=FORM.key("name")).value == "kept"
+
+
+def test_the_train_page_shows_the_model_anatomy(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    model = at.selectbox(key=FORM.key("model")).value
+    width = at.select_slider(key=FORM.key("width")).value
+    expected = insight.model_anatomy(ModelConfig(name=model, width=width), None, 3)
+    (parameters,) = [m.value for m in at.metric if m.label == "Parameters"]
+    assert parameters == f"{expected.params:,}"
+    at.selectbox(key=FORM.key("model")).set_value("alexnet")
+    at.select_slider(key=FORM.key("anatomy_size")).set_value(32).run()
+    assert not at.exception, at.exception[0].message
+    assert any("alexnet needs input images of at least" in e.value for e in at.error)
+
+
+def test_the_lr_finder_suggests_a_rate_the_train_page_adopts(with_data, empty_runs, monkeypatch):
+    monkeypatch.setattr(train_view, "LR_FINDER_STEPS", 20)  # enough to suggest, and quick
+    at = open_page(nav.TRAIN)
+    at.select_slider(key=FORM.key("batch_size")).set_value(16)
+    at.select_slider(key=FORM.key("width")).set_value(0.125).run()
+    button(at, "Find a learning rate").click().run()
+    assert not at.exception, at.exception[0].message
+    assert "Suggested learning rate" in texts(at)
+    button(at, "Use this learning rate").click().run()
+    assert not at.exception, at.exception[0].message
+    suggested = float(texts(at).split("Suggested learning rate: **")[1].split("**")[0])
+    nearest = min(LR_CHOICES, key=lambda choice: abs(math.log(choice / suggested)))
+    assert at.select_slider(key=FORM.key("lr")).value == nearest
+    assert "Suggested learning rate" in texts(at)  # the result survives the change of rate
