@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import MISSING, fields
 from typing import Any
 
 import streamlit as st
 
 from app.state.store import STORED, Store
-from lab.config import SECTIONS, Setting
+from lab.config import Setting
 
 # A whole-number range of at most this many steps is a slider; a wider one (the seed) a box.
 MAX_SLIDER_STEPS = 1000
-
-
-def declared(section: str, name: str) -> Setting:
-    """The declaration of any field of a config section, including those users do not set on
-    their own (the resize that the model implies, say)."""
-    item = next(item for item in fields(SECTIONS[section]) if item.name == name)
-    spec = item.metadata["spec"]
-    default = item.default if item.default is not MISSING else item.default_factory()
-    return Setting(spec.key or name, section, name, item.type, default, spec)
 
 
 def _is_number(setting: Setting) -> bool:
@@ -43,12 +33,9 @@ def control_value(setting: Setting, value: Any) -> Any:
     select slider does not offer."""
     if value is None and setting.optional and _is_number(setting):
         return 0
-    options = setting.spec.options
-    if not options or value in options:
+    if value in setting.spec.options:
         return value
-    if all(option > 0 for option in options) and value > 0:
-        return min(options, key=lambda option: abs(math.log(option / value)))
-    return min(options, key=lambda option: abs(option - value))
+    return setting.nearest_option(value)
 
 
 def config_value(setting: Setting, shown: Any) -> Any:

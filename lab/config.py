@@ -45,7 +45,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # The values the app's sliders offer (any value in range is valid on the CLI).
 LR_CHOICES = tuple(
     round(m * 10.0**e, 10) for e in range(-5, 0) for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
-) + (0.1,)
+)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 WIDTHS = (0.125, 0.25, 0.5, 1.0, 2.0)
 RESIZE_CHOICES = (32, 48, 64, 96, 128, 160, 192, 227)
@@ -547,17 +547,23 @@ class Setting:
         return f"{spec.help} ({details})" if details else spec.help
 
 
+def declaration(section: str, name: str) -> Setting:
+    """The declaration of any field of a config section, user-facing or not (the resize that
+    the model implies, say)."""
+    item = next(item for item in fields(SECTIONS[section]) if item.name == name)
+    spec = item.metadata["spec"]
+    default = item.default if item.default is not MISSING else item.default_factory()
+    return Setting(spec.key or name, section, name, item.type, default, spec)
+
+
 def _declared() -> dict[str, Setting]:
-    found: dict[str, Setting] = {}
-    for section, cls in SECTIONS.items():
-        for item in fields(cls):
-            spec = item.metadata.get("spec")
-            if spec is None or not spec.user:
-                continue
-            key = spec.key or item.name
-            default = item.default if item.default is not MISSING else item.default_factory()
-            found[key] = Setting(key, section, item.name, item.type, default, spec)
-    return found
+    found = [
+        declaration(section, item.name)
+        for section, cls in SECTIONS.items()
+        for item in fields(cls)
+        if item.metadata["spec"].user
+    ]
+    return {declared.key: declared for declared in found}
 
 
 # Every setting a user can change, by the name the CLI's flags and the app's controls use.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.settings import config_value, control_value, declared
+from app.settings import config_value, control_value
 from app.state.store import Store
-from lab.config import AugmentConfig
+from lab.config import AugmentConfig, declaration
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ def _fields(config: AugmentConfig, keep: dict) -> dict:
         value = getattr(config, transform.setting)
         values[switch(transform)] = bool(value)
         if value:
-            values[transform.setting] = control_value(declared("augment", transform.setting), value)
+            values[transform.setting] = control_value(
+                declaration("augment", transform.setting), value
+            )
         else:
             values[transform.setting] = keep[transform.setting]
         values |= {name: getattr(config, name) for name in transform.extra}
@@ -89,7 +91,7 @@ def config() -> AugmentConfig:
     """The augmentation the switches and settings describe."""
     values = {}
     for transform in TRANSFORMS:
-        setting = declared("augment", transform.setting)
+        setting = declaration("augment", transform.setting)
         on = CONTROLS[switch(transform)]
         off = None if setting.optional else 0
         values[transform.setting] = config_value(setting, CONTROLS[setting.key]) if on else off

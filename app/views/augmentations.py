@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from app.images import tensor_picture, upscale
-from app.settings import control, declared
+from app.settings import control
 from app.state import augment
 from app.state.augment import CONTROLS, PIPELINE, switch
 from lab.augment import apply_reference, describe_params, sample_params
-from lab.config import AugmentConfig
+from lab.config import AugmentConfig, declaration
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.predict import network_view, open_image
@@ -34,11 +34,11 @@ def transform_controls() -> None:
     and the normalisation's own toggle."""
     for step in PIPELINE:
         if isinstance(step, str):
-            control(st, declared("augment", step), CONTROLS)
+            control(st, declaration("augment", step), CONTROLS)
             continue
         on = st.toggle(step.label, **CONTROLS.widget(switch(step)))
         for name in (step.setting, *step.extra):
-            control(st, declared("augment", name), CONTROLS, disabled=not on)
+            control(st, declaration("augment", name), CONTROLS, disabled=not on)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import pytest
 from app_helpers import keyed_widget
 from streamlit.testing.v1 import AppTest
 
-from app.settings import config_value, control_value, declared
-from lab.config import LR_CHOICES, MAX_SEED, SETTINGS, Setting, Spec
+from app.settings import config_value, control_value
+from lab.config import LR_CHOICES, MAX_SEED, SETTINGS, Setting, Spec, declaration
 
 
 def every_control() -> None:
@@ -69,7 +69,7 @@ def test_a_newly_declared_setting_gets_its_control(controls):
 
 
 def test_values_convert_between_config_and_control():
-    subset, lr, resize = SETTINGS["subset"], SETTINGS["lr"], declared("augment", "resize")
+    subset, lr, resize = SETTINGS["subset"], SETTINGS["lr"], declaration("augment", "resize")
     assert control_value(subset, None) == 0 and config_value(subset, 0) is None
     assert control_value(subset, 500) == 500 == config_value(subset, 500)
     assert control_value(lr, 1.6e-3) == 1.5e-3  # the nearest stop

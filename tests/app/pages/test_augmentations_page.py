@@ -10,9 +10,8 @@ from app_helpers import button, go_to, keyed_widget, open_page, texts
 from PIL import Image
 
 from app import nav
-from app.settings import declared
 from app.state.augment import CONTROLS, TRANSFORMS, switch
-from lab.config import AugmentConfig
+from lab.config import AugmentConfig, declaration
 
 
 def test_the_augmentations_page_draws_k_images_and_round_trips_json(with_data, empty_runs):
@@ -47,7 +46,7 @@ def test_every_transform_has_a_switch_and_controls_from_the_declaration(with_dat
         toggle = at.toggle(key=CONTROLS.key(switch(transform)))
         assert toggle.label == transform.label
         for name in (transform.setting, *transform.extra):
-            setting = declared("augment", name)
+            setting = declaration("augment", name)
             control = keyed_widget(at, CONTROLS.key(name))
             assert control.label == setting.spec.label and control.help == setting.describe()
             assert control.disabled is not toggle.value  # usable only while switched on
