@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,12 @@ HISTORY_COLUMNS = (
     "images_per_s",
 )
 MAX_NAME = 64
+# Everything the lab writes in a run folder, and the temp files its atomic writes leave behind
+# when a kill interrupts one (see ``lab.io.atomic_write``).
+RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS})
+TEMP_FILE = re.compile(
+    r"\.(?:" + "|".join(re.escape(name) for name in sorted(RUN_FILES)) + r")\.\w+\.tmp"
+)
 
 
 def default_runs_dir() -> Path:
@@ -75,12 +80,40 @@ def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run")
     raise LabError(f"no free run name for {base!r} in {runs_dir}")
 
 
+def _foreign_entries(run_dir: Path) -> list[str]:
+    """What in ``run_dir`` the lab did not write: anything but its run files and the temp files
+    of its atomic writes (``.last.pt.k2j4x9.tmp``), and any link or subfolder."""
+    foreign = []
+    for entry in sorted(os.scandir(run_dir), key=lambda e: e.name):
+        ours = entry.name in RUN_FILES or TEMP_FILE.fullmatch(entry.name)
+        if entry.is_symlink():
+            foreign.append(f"{entry.name} is a link")
+        elif not ours or not entry.is_file(follow_symlinks=False):
+            foreign.append(entry.name)
+    return foreign
+
+
 def delete_run(run_dir: Path, runs_dir: Path) -> None:
-    """Remove a run folder with everything in it; only a folder directly inside ``runs_dir``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or run_dir.resolve().parent != Path(runs_dir).resolve():
+    """Remove a run folder the lab made, and only that: a folder (not a link) directly inside
+    ``runs_dir`` that holds its ``config.json`` and nothing but the lab's own files (the run
+    files and the temp files of interrupted writes). Anything else is refused with nothing
+    deleted; the files are removed one by one, so no link is ever followed."""
+    run_dir, runs_dir = Path(run_dir), Path(runs_dir)
+    if run_dir.is_symlink():
+        raise LabError(f"{run_dir} is a link, not a run folder: nothing deleted")
+    if not run_dir.is_dir() or run_dir.resolve().parent != runs_dir.resolve():
         raise LabError(f"{run_dir} is not a run folder of {runs_dir}: nothing deleted")
-    shutil.rmtree(run_dir)
+    problems = _foreign_entries(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        problems.insert(0, f"no {CONFIG}")
+    if problems:
+        raise LabError(
+            f"{run_dir} is not a run folder the lab made ({', '.join(problems[:5])}): "
+            "nothing deleted"
+        )
+    for entry in os.scandir(run_dir):
+        os.unlink(entry.path)
+    run_dir.rmdir()
 
 
 def remove_empty_run_dir(run_dir: Path) -> None:
