@@ -4,6 +4,12 @@ Every checkpoint stores the full run config, class names, normalisation statisti
 version beside the weights, so the model is always rebuilt from the checkpoint itself. Loading
 uses ``torch.load(weights_only=True)``: a file whose unpickling would run code is refused.
 A notebook's bare ``alex_net.pth`` state_dict loads as the ``alexnet`` model.
+
+Memory stays bounded by the file's own size: before ``torch.load`` the zip's members must not
+unpack to more than the file holds (a 2 MB file deflating to 2 GiB is refused unread), and
+before a model is built its class count is checked against ``MAX_CLASSES`` and its weights'
+names and shapes against the architecture built on the meta device, which allocates nothing.
+Width and input size are bounded by the config's own ranges. Non-finite weights are refused.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,37 @@ from lab.presets import notebook_config
 # 2: the end of a run is a typed ``outcome`` (version 1 stored a ``finished`` flag).
 FORMAT_VERSION = 2
 CHECKPOINT_KIND = "cifar-lab-checkpoint"
+# The most classes a checkpoint may claim: ImageNet's 1000. The largest real model, alexnet_cifar
+# at width 4 (the width setting's top) with 1000 classes, has 107 million parameters: 430 MB of
+# weights, 1.3 GB as a last.pt with Adam's two moments, under the cap on a checkpoint file.
+MAX_CLASSES = 1000
+MAX_CHECKPOINT_BYTES = 2 * 1024**3
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 1e8 else f"{size / 1e6:.0f} MB"
+
+
+def _check_archive(path: Path, size: int) -> None:
+    """Refuse a file larger than the cap, or a zip whose members unpack to more than the file
+    holds (torch.save stores them uncompressed, so a lab checkpoint never does)."""
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"refused {path}: {_mb(size)} is larger than the {MAX_CHECKPOINT_BYTES >> 20} MB a "
+            "checkpoint of the largest model takes"
+        )
+    if not zipfile.is_zipfile(path):
+        return  # torch's legacy format, or not a checkpoint: torch.load tells
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: a damaged zip ({error})") from error
+    if unpacked > size:
+        raise CheckpointError(
+            f"refused {path}: it unpacks to {_mb(unpacked)} from a file of {_mb(size)} (a "
+            "compression bomb: checkpoints are stored uncompressed)"
+        )
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -38,8 +76,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    _check_archive(path, size)
     try:
         # torch warns about odd pickle protocols; the CLI and the app report one clear line.
         with warnings.catch_warnings():
@@ -77,14 +117,15 @@ def is_bare_state_dict(payload: dict) -> bool:
     )
 
 
-def load_state_dict_strict(model: nn.Module, state: dict, source: str) -> None:
-    """Load weights strictly, turning key or shape mismatches into one readable error."""
+def check_state_dict(expected: dict, state: object, source: str) -> dict:
+    """``state`` as weights for a model whose ``state_dict()`` is ``expected`` (on any device,
+    the meta device included): refused with one readable line unless the names and shapes
+    match and every weight is finite. Returns it without any ``module.`` prefix."""
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise CheckpointError(f"{source} holds no model weights (a name -> tensor mapping)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
@@ -98,7 +139,17 @@ def load_state_dict_strict(model: nn.Module, state: dict, source: str) -> None:
                 f"{source} does not match the model architecture: {key} has shape "
                 f"{tuple(tensor.shape)}, the model expects {tuple(expected[key].shape)}"
             )
-    model.load_state_dict(state, strict=True)
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{source} holds non-finite weights (NaN or infinity) in {key}: a run that "
+                "diverged, or a damaged file; use another checkpoint"
+            )
+    return state
+
+
+def load_state_dict_strict(model: nn.Module, state: object, source: str) -> None:
+    """Load weights strictly, after ``check_state_dict``."""
+    model.load_state_dict(check_state_dict(model.state_dict(), state, source), strict=True)
 
 
 @dataclass(frozen=True)
@@ -171,14 +222,22 @@ def load_model(
             and all(isinstance(c, str) for c in classes)
         ):
             raise CheckpointError(f"{path} has no valid class names (a list of 2 or more names)")
+        if len(classes) > MAX_CLASSES:
+            raise CheckpointError(
+                f"refused {path}: it claims {len(classes)} classes; the lab's limit is "
+                f"{MAX_CLASSES} (ImageNet's count)"
+            )
         classes = tuple(classes)
         mean = _channel_values(payload.get("mean"), "mean", path)
         std = _channel_values(payload.get("std"), "std", path)
         if min(std) <= 0:
             raise CheckpointError(f"{path} has a std of {std}: every channel must be > 0")
         state = payload.get("model")
+    with torch.device("meta"):  # the architecture it claims, without allocating it
+        claimed = build_model(config.model, num_classes=len(classes)).state_dict()
+    state = check_state_dict(claimed, state, str(path))
     model = build_model(config.model, num_classes=len(classes))
-    load_state_dict_strict(model, state, str(path))
+    model.load_state_dict(state, strict=True)
     model.to(device).eval()
     return LoadedModel(model, config, classes, tuple(mean), tuple(std), payload, path)
 
