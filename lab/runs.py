@@ -61,10 +61,24 @@ def sanitize_name(name: str) -> str:
     return cleaned
 
 
+def _make_runs_dir(runs_dir: Path) -> None:
+    """Create the runs folder if needed, or say in one line why it cannot be used."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise LabError(f"the runs folder {runs_dir} is a file, not a folder: choose another")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        blocking = next((p for p in runs_dir.parents if p.exists() and not p.is_dir()), None)
+        what = f"{blocking.name} is a file" if blocking else error.strerror
+        raise LabError(f"the runs folder {runs_dir} cannot be made: {what}") from error
+    except OSError as error:
+        raise LabError(f"cannot create the runs folder {runs_dir} ({error.strerror})") from error
+
+
 def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run") -> Path:
     """Create a new, empty run folder; ``name``, else ``<prefix>-<time>``, suffixed if taken."""
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    _make_runs_dir(runs_dir)
     base = (
         sanitize_name(name) if name else sanitize_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
@@ -74,6 +88,10 @@ def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run")
             candidate.mkdir()  # atomic: fails if another run took the name first
         except FileExistsError:
             continue
+        except OSError as error:
+            raise LabError(
+                f"cannot write in the runs folder {runs_dir} ({error.strerror}): choose another"
+            ) from error
         if candidate.resolve().parent != runs_dir.resolve():
             raise ConfigError(f"run folder {candidate} would be outside {runs_dir}")
         return candidate
