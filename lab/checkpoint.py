@@ -172,8 +172,13 @@ class LoadedModel:
 def checkpoint_config(payload: dict, path: str | os.PathLike) -> RunConfig:
     """The ``RunConfig`` stored in a CIFAR Lab checkpoint, after checking its kind and version."""
     version = payload.get("format_version")
-    if payload.get("kind") != CHECKPOINT_KIND or not isinstance(version, int):
+    if payload.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"{path} is not a CIFAR Lab checkpoint or model state_dict")
+    if type(version) is not int or version < 1:  # bools are ints to Python, not versions
+        raise CheckpointError(
+            f"{path} has format version {version!r}, which no lab wrote: versions are whole "
+            f"numbers from 1 to {FORMAT_VERSION}"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has format version {version}, newer than this lab's "

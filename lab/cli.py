@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 from tqdm import tqdm
 
 from lab import distributed, runs
-from lab.checkpoint import load_model
+from lab.checkpoint import is_bare_state_dict, load_model
 from lab.config import SETTINGS, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
@@ -34,7 +35,7 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
         "--data",
         default=None,
         help="'cifar10' or an image folder with train/<class>/* and test/<class>/* "
-        "(default: $CIFAR_LAB_DATA, else cifar10)",
+        "(default: the data a run was trained on; else $CIFAR_LAB_DATA, else cifar10)",
     )
 
 
@@ -184,8 +185,11 @@ def _epoch_printer(monitor: str):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     path = runs.resolve_checkpoint(args.checkpoint, args.runs_dir)
-    dataset = _load(args.data)
-    loaded = load_model(path, device=pick_device(args.device), stats=(dataset.mean, dataset.std))
+    loaded = load_model(path, device=pick_device(args.device))
+    # The run's own data unless --data says otherwise (a notebook file names none: the default).
+    dataset = _load(args.data or loaded.config.data.source)
+    if is_bare_state_dict(loaded.payload):  # it carries no statistics: the data's own
+        loaded = replace(loaded, mean=dataset.mean, std=dataset.std)
     if tuple(dataset.classes) != tuple(loaded.classes):
         raise LabError(
             f"the data's classes {list(dataset.classes)} differ from the checkpoint's "
@@ -240,11 +244,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     found = runs.list_runs(args.runs_dir)
     if args.json:
-        print(
-            json.dumps(
-                [{"name": r.name, "path": str(r.path), **r.metrics} for r in found], indent=2
-            )
-        )
+        listing = [
+            {"name": r.name, "path": str(r.path), "damaged": r.damaged, **r.metrics} for r in found
+        ]
+        print(json.dumps(listing, indent=2))
         return 0
     if not found:
         where = args.runs_dir or runs.default_runs_dir()
@@ -255,8 +258,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         val = f"val {m['best_val_acc']:.4f}" if m.get("best_val_acc") is not None else "val -"
         test = f"test {m['test_acc']:.4f}" if m.get("test_acc") is not None else "test -"
         model = run.config.get("model", {}).get("name", "?")
-        reason = m.get("reason", "running or interrupted")
-        print(f"{run.name:<32} {model:<14} epochs {run.epochs:>3}  {val}  {test}  {reason}")
+        if run.damaged:
+            state = f"damaged: {run.damaged}"
+        elif run.checkpoint is None:
+            state = "no checkpoint yet: --resume starts it again from epoch 1"
+        else:
+            state = m.get("reason", "running or interrupted")
+        print(f"{run.name:<32} {model:<14} epochs {run.epochs:>3}  {val}  {test}  {state}")
     return 0
 
 
@@ -264,7 +272,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     run_dir = runs.resolve_checkpoint(args.run, args.runs_dir).parent
     out = Path(args.out) if args.out else Path(f"{run_dir.name}-card.zip")
-    path = write_run_card(run_dir, out, dataset=_load(args.data), device=pick_device(args.device))
+    dataset = _load(args.data) if args.data else None  # None: the data the run trained on
+    path = write_run_card(run_dir, out, dataset=dataset, device=pick_device(args.device))
     print(path)
     return 0
 

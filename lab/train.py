@@ -391,13 +391,16 @@ class ModelCheckpoint:
             with disk_errors(self.run_dir):
                 runs.write_config(self.run_dir, config)
 
-    def recover(self, history: list[dict]) -> None:
+    def recover(self, config: RunConfig, history: list[dict]) -> None:
         """A resumed run: a kill can land after ``last.pt`` and before ``history.csv``, or in
-        the middle of a write, leaving the temp file of an atomic write behind."""
+        the middle of a write, leaving the temp file of an atomic write behind; a deleted
+        ``config.json`` is written again from ``last.pt``."""
         if self.enabled:
             for stale in self.run_dir.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
             with disk_errors(self.run_dir):
+                if not (self.run_dir / runs.CONFIG).exists():
+                    runs.write_config(self.run_dir, config)
                 runs.write_history(self.run_dir, history)
 
     def epoch_end(self, payload: dict, improved: bool) -> None:
@@ -461,8 +464,8 @@ def fit(
     history, elapsed_before, outcome, reason = restore(
         saved, run_dir, model, optimizer, scheduler, stopper, saver, config
     )
-    if outcome is not None and runs.read_metrics(run_dir).get("epochs_run") == len(history):
-        return FitResult(run_dir, history, outcome, reason, runs.read_metrics(run_dir))
+    if outcome is not None and (done := completed_metrics(run_dir, history)) is not None:
+        return FitResult(run_dir, history, outcome, reason, done)
     # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
     # plain model inside, so saved weights carry no "module." prefix.
     network = distributed.wrap(model, context, device, tc.sync_bn)
@@ -547,8 +550,18 @@ def restore(
         return [], 0.0, None, ""
     saved.restore(model, optimizer, scheduler, stopper, run_dir / runs.LAST)
     history = list(saved.history)
-    saver.recover(history)
+    saver.recover(config, history)
     return history, saved.elapsed_s, saved.outcome, saved.reason or ""
+
+
+def completed_metrics(run_dir: Path, history: list[dict]) -> dict | None:
+    """The ``metrics.json`` of a run that ended and wrote it; None when it is missing, damaged
+    or older than the history (a kill came between the two), so the run's end is redone."""
+    try:
+        metrics = runs.read_metrics(run_dir)
+    except LabError:
+        return None
+    return metrics if metrics.get("epochs_run") == len(history) else None
 
 
 def _emitter(callbacks: tuple[Callback, ...], context: DistContext) -> Callback:

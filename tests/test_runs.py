@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
-from lab import runs
+from lab import cli, runs
 from lab.errors import ConfigError, LabError
+from lab.presets import cpu_fast_config
 
 
 @pytest.mark.parametrize(
@@ -133,3 +137,97 @@ def test_only_a_folder_directly_inside_the_runs_folder(tmp_path):
     with pytest.raises(LabError, match="not a run folder of"):
         runs.delete_run(nested, tmp_path)
     assert nested.is_dir()
+
+
+# --- listing: one damaged run never breaks the others --------------------------------------------
+
+
+DAMAGE = {
+    "config.json = [1,2,3]": (runs.CONFIG, "[1,2,3]", "config.json is not a JSON object"),
+    "config.json not JSON": (runs.CONFIG, "{'lr': 1", "config.json is not JSON"),
+    "config.json invalid": (
+        runs.CONFIG,
+        '{"train": {"lr": -1}}',
+        "config.json is invalid: lr must be > 0",
+    ),
+    "history.csv unparsable": (
+        runs.HISTORY,
+        "epoch,train_loss\n1,2.0\n2,1.5,0.3,7,8\n",
+        "history.csv cannot be read",
+    ),
+    "history.csv not numbers": (
+        runs.HISTORY,
+        "epoch,train_loss\n1,low\n",
+        "history.csv: train_loss holds 'low'",
+    ),
+    "history.csv empty": (runs.HISTORY, "", "history.csv cannot be read"),
+    "metrics.json = [1,2]": (runs.METRICS, "[1,2]", "metrics.json is not a JSON object"),
+    'best_val_acc "high"': (
+        runs.METRICS,
+        '{"best_val_acc": "high"}',
+        "metrics.json: best_val_acc is 'high', not a number",
+    ),
+    "epochs_run 2.5": (runs.METRICS, '{"epochs_run": 2.5}', "epochs_run is 2.5, not a whole"),
+}
+
+
+@pytest.fixture
+def listed(tiny_run, tmp_path):
+    """A runs folder with a good run and a copy of it, both finished."""
+    runs_dir = tmp_path / "runs"
+    for name in ("good", "hurt"):
+        shutil.copytree(tiny_run, runs_dir / name)
+    return runs_dir
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_run_is_listed_as_damaged_with_the_reason(listed, damage):
+    file, text, reason = DAMAGE[damage]
+    (listed / "hurt" / file).write_text(text)
+    found = {run.name: run for run in runs.list_runs(listed)}
+    assert set(found) == {"good", "hurt"}
+    assert found["good"].damaged is None and found["good"].epochs == 2
+    hurt = found["hurt"]
+    assert hurt.damaged is not None and reason in hurt.damaged, hurt.damaged
+    assert isinstance(hurt.config, dict) and isinstance(hurt.metrics, dict)
+    if file == runs.CONFIG:
+        assert hurt.config == {}
+    if file == runs.METRICS:
+        assert hurt.metrics == {} and hurt.best_val_acc is None
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_cifar_lab_runs_prints_the_damaged_run_and_the_others(listed, damage, capsys):
+    file, text, reason = DAMAGE[damage]
+    (listed / "hurt" / file).write_text(text)
+    assert cli.main(["runs", "--runs-dir", str(listed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (hurt,) = [line for line in lines if line.startswith("hurt ")]
+    assert "damaged: " in hurt and reason in hurt
+    (good,) = [line for line in lines if line.startswith("good ")]
+    assert "completed 2/2 epochs" in good
+    assert cli.main(["runs", "--runs-dir", str(listed), "--json"]) == 0
+    listing = {run["name"]: run for run in json.loads(capsys.readouterr().out)}
+    assert reason in listing["hurt"]["damaged"] and listing["good"]["damaged"] is None
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_listed(tmp_path):
+    run = runs.create_run_dir(tmp_path, "early")
+    (run / runs.CONFIG).write_text(json.dumps(cpu_fast_config("x").to_dict()))
+    (listed,) = runs.list_runs(tmp_path)
+    assert listed.name == "early" and listed.checkpoint is None and listed.damaged is None
+    (run / runs.LAST).write_bytes(b"x")
+    assert runs.list_runs(tmp_path)[0].checkpoint == run / runs.LAST
+    (run / runs.BEST).write_bytes(b"x")
+    assert runs.list_runs(tmp_path)[0].checkpoint == run / runs.BEST
+
+
+def test_links_and_foreign_folders_are_not_listed(tmp_path):
+    outside = tmp_path / "outside"
+    lab_run(outside, "elsewhere")
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    (runs_dir / "link").symlink_to(outside / "elsewhere", target_is_directory=True)
+    (runs_dir / "photos").mkdir()
+    (runs_dir / "photos" / "cat.jpg").write_bytes(b"x")
+    assert runs.list_runs(runs_dir) == []
