@@ -20,23 +20,25 @@ import pickle
 import re
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from lab.config import RunConfig
+from lab.config import RunConfig, validate
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, Splits
 from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, ConfigError
 from lab.models import build_model
 from lab.outcome import Outcome
 from lab.presets import notebook_config
+from lab.runs import EpochRow
 
 # 2: the end of a run is a typed ``outcome`` (version 1 stored a ``finished`` flag).
-FORMAT_VERSION = 2
+# 3: last.pt is also written inside an epoch (its ``position``) and holds the CUDA RNG streams.
+FORMAT_VERSION = 3
 CHECKPOINT_KIND = "cifar-lab-checkpoint"
 # The most classes a checkpoint may claim: ImageNet's 1000. The largest real model, alexnet_cifar
 # at width 4 (the width setting's top) with 1000 classes, has 107 million parameters: 430 MB of
@@ -250,6 +252,49 @@ def load_model(
 # --- the training state a run resumes from -------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StoppingState:
+    """Early stopping's state in a checkpoint (``EarlyStopping.state_dict``), checked like a
+    config: each field of its type, then against the run's history in ``read_resume_state``."""
+
+    patience: int
+    mode: str
+    min_delta: float
+    best: float | None
+    best_epoch: int
+    epoch: int
+    counter: int
+
+    def __post_init__(self) -> None:
+        validate(self, "early_stopping")
+
+
+@dataclass(frozen=True)
+class EpochPosition:
+    """Where a ``last.pt`` written inside an epoch stands: the epoch, how many of its batches
+    are done, their running totals and the epoch's starting learning rate. A resumed run
+    skips those batches (drawing their shuffles and augmentations all the same) and ends the
+    epoch with the figures an uninterrupted one would have."""
+
+    epoch: int
+    batch: int
+    loss_sum: float
+    correct: int
+    seen: int
+    seconds: float
+    lr: float
+
+    def __post_init__(self) -> None:
+        validate(self, "position")
+        if not (1 <= self.batch <= self.seen and 0 <= self.correct <= self.seen):
+            raise ConfigError(
+                f"batch {self.batch}, seen {self.seen} and correct {self.correct} do not fit "
+                "together"
+            )
+        if not all(math.isfinite(v) and v >= 0 for v in (self.loss_sum, self.seconds, self.lr)):
+            raise ConfigError("loss_sum, seconds and lr must be finite numbers >= 0")
+
+
 def training_payload(
     config: RunConfig,
     splits: Splits,
@@ -261,9 +306,11 @@ def training_payload(
     elapsed_s: float,
     outcome: Outcome | None,
     reason: str | None,
+    position: EpochPosition | None = None,
 ) -> dict:
     """Everything ``best.pt`` and ``last.pt`` hold: the model with what rebuilds and feeds it
-    (config, classes, statistics), and the state training continues from."""
+    (config, classes, statistics), and the state training continues from: after
+    ``len(history)`` epochs, plus ``position`` inside the next one."""
     return {
         "format_version": FORMAT_VERSION,
         "kind": CHECKPOINT_KIND,
@@ -277,10 +324,14 @@ def training_payload(
         "early_stopping": stopper.state_dict(),
         "history": history,
         "epoch": len(history),
+        "position": asdict(position) if position is not None else None,
         "elapsed_s": elapsed_s,
         "outcome": outcome.value if outcome is not None else None,
         "reason": reason,
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
     }
 
 
@@ -291,6 +342,8 @@ class ResumeState:
     config: RunConfig
     payload: dict
     history: list[dict]
+    stopping: StoppingState
+    position: EpochPosition | None
     elapsed_s: float
     outcome: Outcome | None
     reason: str | None
@@ -309,31 +362,96 @@ class ResumeState:
             optimizer.load_state_dict(self.payload["optimizer"])
             if scheduler is not None and self.payload.get("scheduler"):
                 scheduler.load_state_dict(self.payload["scheduler"])
-            stopper.load_state_dict(self.payload["early_stopping"])
             torch.set_rng_state(self.payload["rng"]["torch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(
-                f"cannot resume from {path}: a damaged or incompatible checkpoint "
-                f"({type(error).__name__}: {error})"
-            ) from error
+            cuda = self.payload["rng"].get("cuda") or []
+            if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise _cannot_resume(path, f"a damaged or incompatible checkpoint ({error})") from error
+        stopper.load_state_dict(asdict(self.stopping))
+
+
+def _cannot_resume(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"cannot resume from {path}: {why}")
+
+
+def _checked(cls: type, values: object, what: str, path: Path) -> Any:
+    """``cls(**values)``, refused in one line when ``values`` is not a mapping of its fields
+    of the right types."""
+    if not isinstance(values, dict):
+        raise _cannot_resume(path, f"{what} is {values!r:.60}, not a mapping")
+    try:
+        return cls(**values)
+    except TypeError as error:  # a missing or unknown field
+        raise _cannot_resume(path, f"{what} has the wrong fields ({error})") from error
+    except ConfigError as error:
+        raise _cannot_resume(path, f"{what}: {error}") from error
+
+
+def _check_progress(
+    path: Path, payload: dict, history: list, stopping: StoppingState, outcome: Outcome | None
+) -> EpochPosition | None:
+    """The counts of a checkpoint must agree: its epoch, its history, early stopping's
+    counters and the position inside the next epoch (an early-stopping epoch of 10**6 would
+    otherwise "complete" a run that never trained)."""
+    done = len(history)
+    if [row.epoch for row in history] != list(range(1, done + 1)):
+        raise _cannot_resume(path, "its history does not number its epochs 1, 2, 3 ...")
+    epoch = payload.get("epoch")
+    if type(epoch) is not int or epoch != done:
+        raise _cannot_resume(path, f"epoch is {epoch!r} but its history holds {done} epochs")
+    best_ok = (stopping.best is None) == (stopping.best_epoch == 0) and (
+        stopping.best is None or math.isfinite(stopping.best)
+    )
+    if (
+        stopping.epoch != done
+        or not 0 <= stopping.best_epoch <= done
+        or not 0 <= stopping.counter <= done
+        or not best_ok
+    ):
+        raise _cannot_resume(
+            path,
+            f"its early-stopping state (epoch {stopping.epoch}, best {stopping.best!r} at "
+            f"epoch {stopping.best_epoch}, counter {stopping.counter}) does not fit its "
+            f"{done} epochs of history",
+        )
+    raw = payload.get("position")
+    if raw is None:
+        return None
+    position = _checked(EpochPosition, raw, "position", path)
+    if position.epoch != done + 1 or outcome is not None:
+        raise _cannot_resume(
+            path, f"its position inside epoch {position.epoch} does not follow epoch {done}"
+        )
+    return position
 
 
 def read_resume_state(path: str | os.PathLike) -> ResumeState:
-    """The state a run continues from, refused with one line when a field is damaged."""
+    """The state a run continues from, checked like a config: every field of its type, and
+    the counts in agreement; refused with one line when something is damaged."""
     path = Path(path)
     payload = read_checkpoint(path)
     config = checkpoint_config(payload, path)
-    history = payload.get("history")
-    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
-        raise CheckpointError(f"cannot resume from {path}: its history is not a list of epochs")
+    rows = payload.get("history")
+    if not isinstance(rows, list):
+        raise _cannot_resume(path, f"its history is {rows!r:.60}, not a list of epochs")
+    history = [_checked(EpochRow, row, f"history row {i}", path) for i, row in enumerate(rows, 1)]
+    stopping = _checked(StoppingState, payload.get("early_stopping"), "early_stopping", path)
     elapsed = payload.get("elapsed_s", 0.0)
-    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)):
-        raise CheckpointError(f"cannot resume from {path}: elapsed_s is {elapsed!r}")
+    number = not isinstance(elapsed, bool) and isinstance(elapsed, (int, float))
+    if not (number and math.isfinite(elapsed) and elapsed >= 0):
+        raise _cannot_resume(path, f"elapsed_s is {elapsed!r}, not a number of seconds")
+    stored = payload.get("outcome")
     if payload["format_version"] >= 2:
-        outcome = Outcome.parse(payload.get("outcome")) if payload.get("outcome") else None
+        outcome = Outcome.parse(stored) if stored is not None else None
+        if stored is not None and outcome is None:
+            raise _cannot_resume(path, f"outcome {stored!r} is not one the lab writes")
     else:  # version 1 marked a run that reached its end with "finished"
         done = payload.get("finished") is True
         early = len(history) < config.train.epochs
         outcome = (Outcome.EARLY_STOPPED if early else Outcome.FINISHED) if done else None
+    position = _check_progress(path, payload, history, stopping, outcome)
     reason = payload.get("reason") if isinstance(payload.get("reason"), str) else None
-    return ResumeState(config, payload, history, float(elapsed), outcome, reason)
+    return ResumeState(
+        config, payload, list(rows), stopping, position, float(elapsed), outcome, reason
+    )

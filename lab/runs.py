@@ -13,13 +13,13 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from pathlib import Path
 
 import pandas as pd
 
-from lab.config import RunConfig
+from lab.config import RunConfig, validate
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
 
@@ -29,18 +29,29 @@ CONFIG = "config.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 RUNS_ENV = "CIFAR_LAB_RUNS"
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One line of ``history.csv`` (and of a checkpoint's history), checked like a config:
+    each value of its type (NaN allowed: a diverged epoch records it)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    lr: float
+    seconds: float
+    images_per_s: float
+
+    def __post_init__(self) -> None:
+        validate(self, "history")
+
+
+HISTORY_COLUMNS = tuple(item.name for item in fields(EpochRow))
 MAX_NAME = 64
 # Everything the lab writes in a run folder, and the temp files its atomic writes leave behind
 # when a kill interrupts one (see ``lab.io.atomic_write``).

@@ -1,0 +1,152 @@
+"""Resume trusts nothing in last.pt: every field is checked like a config, and a run whose
+last.pt is missing or unusable starts again from epoch 1 with its saved config, and says so."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from lab import cli, runs
+from lab.checkpoint import read_checkpoint, read_resume_state
+from lab.data import load_dataset, make_splits
+from lab.errors import CheckpointError
+from lab.io import atomic_save
+from lab.train import EpochEvent, TrainControl, fit
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tiny_folder, tmp_path_factory):
+    """A 3-epoch run stopped by its user after epoch 2: resumable."""
+    config = tiny_config(tiny_folder, epochs=3)
+    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "stopped")
+    control = TrainControl()
+
+    def stop_after_two(event):
+        if isinstance(event, EpochEvent) and event.epoch == 2:
+            control.request_stop()
+
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    fit(config, run_dir, splits=splits, control=control, callbacks=(stop_after_two,))
+    return run_dir
+
+
+def set_field(payload: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        payload = payload[key] if not key.isdigit() else payload[int(key)]
+    payload[int(last) if last.isdigit() else last] = value
+
+
+DAMAGE = [
+    ("epoch", "2", "epoch is '2' but its history holds 2 epochs"),
+    ("epoch", 5, "epoch is 5 but its history holds 2 epochs"),
+    ("early_stopping.best", "high", "early_stopping: best must be float or None, got 'high'"),
+    ("early_stopping.epoch", 10**6, "early-stopping state (epoch 1000000"),
+    ("early_stopping.counter", -1, "early-stopping state"),
+    ("early_stopping.best_epoch", 7, "early-stopping state"),
+    ("early_stopping.best", float("nan"), "early-stopping state"),
+    ("early_stopping", [1, 2], "early_stopping is [1, 2], not a mapping"),
+    ("early_stopping.patience", None, "early_stopping: patience must be int, got None"),
+    ("history", "rows", "its history is 'rows', not a list of epochs"),
+    ("history", [1, 2], "history row 1 is 1, not a mapping"),
+    ("history.0.epoch", 3, "does not number its epochs 1, 2, 3"),
+    ("history.1.val_acc", "x", "history row 2: val_acc must be float or None, got 'x'"),
+    ("history.1.lr", True, "history row 2: lr must be float, got True"),
+    ("history.0.extra", 1, "history row 1 has the wrong fields"),
+    ("elapsed_s", "long", "elapsed_s is 'long', not a number of seconds"),
+    ("elapsed_s", float("inf"), "elapsed_s is inf"),
+    ("outcome", "won", "outcome 'won' is not one the lab writes"),
+    ("position", {"epoch": 3}, "position has the wrong fields"),
+    (
+        "position",
+        {
+            "epoch": 3,
+            "batch": 2,
+            "loss_sum": 1.0,
+            "correct": 9,
+            "seen": 4,
+            "seconds": 1.0,
+            "lr": 1e-3,
+        },
+        "position: batch 2, seen 4 and correct 9 do not fit together",
+    ),  # fmt: skip
+    (
+        "position",
+        {
+            "epoch": 9,
+            "batch": 2,
+            "loss_sum": 1.0,
+            "correct": 3,
+            "seen": 32,
+            "seconds": 1.0,
+            "lr": 1e-3,
+        },
+        "its position inside epoch 9 does not follow epoch 2",
+    ),  # fmt: skip
+    ("rng.torch", "seed", "a damaged or incompatible checkpoint"),
+    ("model.classifier.4.bias", torch.full((3,), float("nan")), "non-finite weights"),
+]
+
+
+def damaged_copy(stopped_run, tmp_path, field: str, value):
+    runs_dir = tmp_path / "runs"
+    run_dir = runs_dir / "victim"
+    shutil.copytree(stopped_run, run_dir)
+    payload = read_checkpoint(run_dir / runs.LAST)
+    if field.startswith("model."):
+        payload["model"][field.removeprefix("model.")] = value
+    else:
+        set_field(payload, field, value)
+    atomic_save(payload, run_dir / runs.LAST)
+    return run_dir
+
+
+@pytest.mark.parametrize(("field", "value", "message"), DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_a_damaged_field_is_refused_by_resume_in_one_line(
+    stopped_run, tmp_path, field, value, message
+):
+    run_dir = damaged_copy(stopped_run, tmp_path, field, value)
+    with pytest.raises(CheckpointError) as caught:
+        state = read_resume_state(run_dir / runs.LAST)
+        fit(state.config, run_dir, resume=True)  # restoring checks the rest
+    assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("epoch", "2"), ("early_stopping.epoch", 10**6), ("history", "rows")]
+)
+def test_the_cli_refuses_it_in_one_line_when_the_run_has_no_config_to_restart_from(
+    stopped_run, tmp_path, field, value, capsys
+):
+    run_dir = damaged_copy(stopped_run, tmp_path, field, value)
+    (run_dir / runs.CONFIG).unlink()
+    argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot resume from" in err and "Traceback" not in err
+
+
+def test_with_its_config_the_run_starts_again_from_epoch_1_and_says_so(
+    stopped_run, tmp_path, capsys
+):
+    run_dir = damaged_copy(stopped_run, tmp_path, "early_stopping.epoch", 10**6)
+    argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "last.pt is unusable (cannot resume from" in captured.err
+    assert "starts again from epoch 1 with its saved config" in captured.err
+    assert "Epoch 1:" in captured.out and "completed 3/3 epochs" in captured.out
+    assert runs.read_history(run_dir)["epoch"].tolist() == [1, 2, 3]
+
+
+def test_the_intact_last_pt_resumes(stopped_run, tmp_path):
+    """Control: the copy, undamaged, resumes where it stopped."""
+    run_dir = tmp_path / "runs" / "intact"
+    shutil.copytree(stopped_run, run_dir)
+    state = read_resume_state(run_dir / runs.LAST)
+    assert len(state.history) == 2 and state.position is None
+    result = fit(state.config, run_dir, resume=True)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
