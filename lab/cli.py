@@ -157,9 +157,13 @@ def _epoch_printer(monitor: str):
 
     def on_event(event: object) -> None:
         if isinstance(event, BatchEvent):
-            if event.batch == 1:
+            if "bar" not in bar:  # an epoch begins (part-way through, for a resumed one)
                 bar["bar"] = tqdm(
-                    total=event.batches, desc=f"epoch {event.epoch}", unit="batch", file=sys.stderr
+                    total=event.batches,
+                    initial=event.batch - 1,
+                    desc=f"epoch {event.epoch}",
+                    unit="batch",
+                    file=sys.stderr,
                 )
             bar["bar"].set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
             bar["bar"].update(1)
