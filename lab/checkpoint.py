@@ -30,7 +30,7 @@ from torch import nn
 from lab.config import RunConfig, validate
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, Splits
 from lab.early_stopping import EarlyStopping
-from lab.errors import CheckpointError, ConfigError
+from lab.errors import CheckpointError, ConfigError, NewerFormatError
 from lab.models import build_model
 from lab.outcome import Outcome
 from lab.presets import notebook_config
@@ -182,7 +182,7 @@ def checkpoint_config(payload: dict, path: str | os.PathLike) -> RunConfig:
             f"numbers from 1 to {FORMAT_VERSION}"
         )
     if version > FORMAT_VERSION:
-        raise CheckpointError(
+        raise NewerFormatError(
             f"{path} has format version {version}, newer than this lab's "
             f"{FORMAT_VERSION}: upgrade cifar-lab to load it"
         )

@@ -17,7 +17,8 @@ from lab.checkpoint import read_resume_state
 from lab.config import CIFAR10_SOURCE, RunConfig
 from lab.data import Dataset, Progress, Splits, load_dataset, make_splits
 from lab.distributed import DistContext
-from lab.errors import CheckpointError, LabError
+from lab.errors import CheckpointError, LabError, NewerFormatError
+from lab.locks import check_free
 from lab.outcome import Outcome
 from lab.train import check_batch_size
 
@@ -118,15 +119,19 @@ def prepare_resume(
 ) -> PreparedRun:
     """Read an unfinished run folder back, ready to continue.
 
-    A usable ``last.pt`` continues where it stopped. Without one (the run was killed before
+    Refused at once while another process trains the run. A usable ``last.pt`` continues
+    where it stopped. Without one (the run was killed before
     its first checkpoint, or inside that write) the run starts again from epoch 1 with the
     config in its ``config.json``, and the notice says so.
     """
     run_dir = Path(run_dir)
+    check_free(run_dir)  # at once, before any data is loaded
     last = run_dir / runs.LAST
     notice = None
     try:
         state = read_resume_state(last) if last.exists() else None
+    except NewerFormatError:
+        raise  # intact, from a newer lab: upgrading reads it, restarting would overwrite it
     except CheckpointError as error:
         if not (run_dir / runs.CONFIG).is_file():
             raise

@@ -22,6 +22,7 @@ import pandas as pd
 from lab.config import RunConfig, validate
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
+from lab.locks import LOCK, check_free
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -53,9 +54,9 @@ class EpochRow:
 
 HISTORY_COLUMNS = tuple(item.name for item in fields(EpochRow))
 MAX_NAME = 64
-# Everything the lab writes in a run folder, and the temp files its atomic writes leave behind
-# when a kill interrupts one (see ``lab.io.atomic_write``).
-RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS})
+# Everything the lab writes in a run folder (the lock of a killed writer included), and the temp
+# files its atomic writes leave behind when a kill interrupts one (see ``lab.io.atomic_write``).
+RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK})
 TEMP_FILE = re.compile(
     r"\.(?:" + "|".join(re.escape(name) for name in sorted(RUN_FILES)) + r")\.\w+\.tmp"
 )
@@ -124,16 +125,25 @@ def _foreign_entries(run_dir: Path) -> list[str]:
     return foreign
 
 
+def remove_temp_files(run_dir: Path) -> None:
+    """Remove the temp files that writes cut short by a kill left in ``run_dir``."""
+    for entry in os.scandir(run_dir):
+        if TEMP_FILE.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+
+
 def delete_run(run_dir: Path, runs_dir: Path) -> None:
     """Remove a run folder the lab made, and only that: a folder (not a link) directly inside
     ``runs_dir`` that holds its ``config.json`` and nothing but the lab's own files (the run
-    files and the temp files of interrupted writes). Anything else is refused with nothing
-    deleted; the files are removed one by one, so no link is ever followed."""
+    files and the temp files of interrupted writes), and that no process is training.
+    Anything else is refused with nothing deleted; the files are removed one by one, so no
+    link is ever followed."""
     run_dir, runs_dir = Path(run_dir), Path(runs_dir)
     if run_dir.is_symlink():
         raise LabError(f"{run_dir} is a link, not a run folder: nothing deleted")
     if not run_dir.is_dir() or run_dir.resolve().parent != runs_dir.resolve():
         raise LabError(f"{run_dir} is not a run folder of {runs_dir}: nothing deleted")
+    check_free(run_dir)
     problems = _foreign_entries(run_dir)
     if not (run_dir / CONFIG).is_file():
         problems.insert(0, f"no {CONFIG}")

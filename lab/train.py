@@ -43,6 +43,7 @@ from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, ConfigError, LabError
 from lab.io import atomic_save
+from lab.locks import RunLock
 from lab.models import build_model, predict_logits
 from lab.outcome import Outcome
 
@@ -450,7 +451,8 @@ def make_scheduler(
 
 
 class ModelCheckpoint:
-    """The saving policy of a run, as Lightning's ``ModelCheckpoint`` owns it: ``last.pt`` and
+    """The saving policy of a run, as Lightning's ``ModelCheckpoint`` owns it, and its one
+    writer (``one_writer``): ``last.pt`` and
     ``history.csv`` after every epoch, ``best.pt`` whenever the monitored score improved, and
     ``last.pt`` inside an epoch at most every ``every_s`` seconds (with the epoch's position,
     so a crash loses at most that much) and when the user stops the run. All are written
@@ -464,9 +466,19 @@ class ModelCheckpoint:
         self.within_epochs = context.is_main and not context.enabled
         self.saved_at = time.monotonic()
 
+    def one_writer(self) -> contextlib.AbstractContextManager:
+        """The run's lock (``lab.locks``) for as long as it trains: a second writer is refused,
+        naming this process."""
+        return RunLock(self.run_dir) if self.enabled else contextlib.nullcontext()
+
     def start(self, config: RunConfig) -> None:
-        """A new run: its config first, so even a run killed in epoch 1 can be resumed."""
+        """A run from epoch 1: its config first, so even a run killed in epoch 1 can be
+        resumed. A run started again (``lab.launch.prepare_resume`` found no usable
+        ``last.pt``) also drops what the killed attempt left: the temp file of a write cut
+        short, and the unusable ``last.pt``."""
         if self.enabled:
+            runs.remove_temp_files(self.run_dir)
+            (self.run_dir / runs.LAST).unlink(missing_ok=True)
             with disk_errors(self.run_dir):
                 runs.write_config(self.run_dir, config)
 
@@ -475,8 +487,7 @@ class ModelCheckpoint:
         the middle of a write, leaving the temp file of an atomic write behind; a deleted
         ``config.json`` is written again from ``last.pt``."""
         if self.enabled:
-            for stale in self.run_dir.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+            runs.remove_temp_files(self.run_dir)
             with disk_errors(self.run_dir):
                 if not (self.run_dir / runs.CONFIG).exists():
                     runs.write_config(self.run_dir, config)
@@ -557,75 +568,75 @@ def fit(
     scheduler = make_scheduler(optimizer, tc, steps)
     stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
     saver = ModelCheckpoint(run_dir, tc.checkpoint_every_s, context)
-    history, elapsed_before, outcome, reason = restore(
-        saved, run_dir, model, optimizer, scheduler, stopper, saver, config, steps
-    )
-    if outcome is not None and (done := completed_metrics(run_dir, history)) is not None:
-        return FitResult(run_dir, history, outcome, reason, done)
-    # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
-    # plain model inside, so saved weights carry no "module." prefix.
-    network = distributed.wrap(model, context, device, tc.sync_bn)
-    emit = _emitter(callbacks, context)
-    run_start = time.perf_counter() - elapsed_before
+    with saver.one_writer():
+        history, elapsed_before, outcome, reason = restore(
+            saved, run_dir, model, optimizer, scheduler, stopper, saver, config, steps
+        )
+        if outcome is not None and (done := completed_metrics(run_dir, history)) is not None:
+            return FitResult(run_dir, history, outcome, reason, done)
+        # DDP trains under torchrun; checkpoints use the plain model (no "module." prefix).
+        network = distributed.wrap(model, context, device, tc.sync_bn)
+        emit = _emitter(callbacks, context)
+        run_start = time.perf_counter() - elapsed_before
 
-    def score(data: ImageSet) -> tuple[float, float]:
-        return score_split(model, data, config, splits, device, precision, context)
+        def score(data: ImageSet) -> tuple[float, float]:
+            return score_split(model, data, config, splits, device, precision, context)
 
-    def checkpoint(ended: Outcome | None = None, why: str = "", position=None) -> dict:
-        elapsed = time.perf_counter() - run_start
-        return training_payload(
-            config, splits, model, optimizer, scheduler, stopper, history, elapsed, ended, why,
-            position,
-        )  # fmt: skip
+        def checkpoint(ended: Outcome | None = None, why: str = "", position=None) -> dict:
+            elapsed = time.perf_counter() - run_start
+            return training_payload(
+                config, splits, model, optimizer, scheduler, stopper, history, elapsed, ended, why,
+                position,
+            )  # fmt: skip
 
-    position = saved.position if saved is not None else None
-    first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
-    with interrupted_runs(saver, config, history, stopper):
-        for epoch in range(first_epoch, tc.epochs + 1):
-            lr = optimizer.param_groups[0]["lr"]
-            resumed = position if epoch == first_epoch else None  # part-way through
-            totals = EpochTotals(device, lr, resumed, counted=context.is_main)
+        position = saved.position if saved is not None else None
+        first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
+        with interrupted_runs(saver, config, history, stopper):
+            for epoch in range(first_epoch, tc.epochs + 1):
+                lr = optimizer.param_groups[0]["lr"]
+                resumed = position if epoch == first_epoch else None  # part-way through
+                totals = EpochTotals(device, lr, resumed, counted=context.is_main)
 
-            def on_batch(index: int, loss: float, images_per_s: float, e=epoch, t=totals) -> None:
-                emit(BatchEvent(e, index + 1, steps, loss, images_per_s))
-                saver.batch_end(lambda: checkpoint(position=t.position(e)))
+                def on_batch(i: int, loss: float, speed: float, e=epoch, t=totals) -> None:
+                    emit(BatchEvent(e, i + 1, steps, loss, speed))
+                    saver.batch_end(lambda: checkpoint(position=t.position(e)))
 
-            stats = train_one_epoch(
-                network,
-                epoch_batches(config, splits, epoch, device, context, skip=totals.batches),
-                optimizer,
-                device=device,
-                precision=precision,
-                scheduler=scheduler,
-                label_smoothing=tc.label_smoothing,
-                control=control,
-                on_batch=on_batch,
-                context=context,
-                totals=totals,
-            )
-            if stats.stopped or stats.diverged:
-                outcome, reason = cut_short(stats, epoch, stopper)
-                if stats.stopped:  # the batches done are kept
-                    saver.stopped(checkpoint(position=totals.position(epoch)))
-                break
-            history.append(epoch_row(epoch, stats, totals.lr, splits, score, tc))
-            stop, outcome, reason = decide(stopper, history[-1], tc, context)
-            saver.epoch_end(checkpoint(outcome, reason), stopper.improved)
-            emit(EpochEvent.of(history[-1], tc, stopper))
-            if stop:
-                break
-    distributed.barrier(context)  # best.pt is on disk before any rank reads it back
-    test = score_best(model, history, stopper, outcome, run_dir, lambda: score(splits.test))
-    metrics = run_metrics(config, history, stopper, outcome, reason, test)
-    metrics.update(
-        wall_s=time.perf_counter() - run_start,
-        device=str(device),
-        precision=precision,
-        train_images=len(splits.train),
-    )
-    saver.finish(metrics)
-    emit(EndEvent(outcome, reason, run_dir, metrics))
-    return FitResult(run_dir, history, outcome, reason, metrics)
+                stats = train_one_epoch(
+                    network,
+                    epoch_batches(config, splits, epoch, device, context, skip=totals.batches),
+                    optimizer,
+                    device=device,
+                    precision=precision,
+                    scheduler=scheduler,
+                    label_smoothing=tc.label_smoothing,
+                    control=control,
+                    on_batch=on_batch,
+                    context=context,
+                    totals=totals,
+                )
+                if stats.stopped or stats.diverged:
+                    outcome, reason = cut_short(stats, epoch, stopper)
+                    if stats.stopped:  # the batches done are kept
+                        saver.stopped(checkpoint(position=totals.position(epoch)))
+                    break
+                history.append(epoch_row(epoch, stats, totals.lr, splits, score, tc))
+                stop, outcome, reason = decide(stopper, history[-1], tc, context)
+                saver.epoch_end(checkpoint(outcome, reason), stopper.improved)
+                emit(EpochEvent.of(history[-1], tc, stopper))
+                if stop:
+                    break
+        distributed.barrier(context)  # best.pt is on disk before any rank reads it back
+        test = score_best(model, history, stopper, outcome, run_dir, lambda: score(splits.test))
+        metrics = run_metrics(config, history, stopper, outcome, reason, test)
+        metrics.update(
+            wall_s=time.perf_counter() - run_start,
+            device=str(device),
+            precision=precision,
+            train_images=len(splits.train),
+        )
+        saver.finish(metrics)
+        emit(EndEvent(outcome, reason, run_dir, metrics))
+        return FitResult(run_dir, history, outcome, reason, metrics)
 
 
 # --- the named steps of fit ---------------------------------------------------------------------

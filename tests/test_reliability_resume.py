@@ -3,16 +3,24 @@ last.pt is missing or unusable starts again from epoch 1 with its saved config, 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from lab import cli, runs
-from lab.checkpoint import read_checkpoint, read_resume_state
+from lab import cli, jobs, runs
+from lab.checkpoint import FORMAT_VERSION, read_checkpoint, read_resume_state
 from lab.data import load_dataset, make_splits
+from lab.device import pick_device
 from lab.errors import CheckpointError
-from lab.io import atomic_save
+from lab.io import SAVE_DELAY_ENV, atomic_save
+from lab.jobs import JobManager
 from lab.train import EpochEvent, TrainControl, fit
 from tests.conftest import tiny_config
 
@@ -150,3 +158,88 @@ def test_the_intact_last_pt_resumes(stopped_run, tmp_path):
     assert len(state.history) == 2 and state.position is None
     result = fit(state.config, run_dir, resume=True)
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
+
+
+# --- no usable last.pt: killed before the first checkpoint, or inside its first write -----------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_train(data: Path, runs_dir: Path, log: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "lab.cli", "train", "--data", str(data), "--epochs", "2"]
+    command += ["--batch-size", "16", "--width", "0.125", "--runs-dir", str(runs_dir)]
+    command += ["--name", "early", *extra]
+    # Every write lingers 0.3 s before its rename: a kill can land inside the first one.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", SAVE_DELAY_ENV: "0.3"}
+    with log.open("w") as stderr:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+
+
+def kill_when(run: subprocess.Popen, log: Path, condition) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert run.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.005)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait(timeout=30) == -signal.SIGKILL
+
+
+KILLS = {
+    # config.json is written first, and the first checkpoint an epoch later
+    "before the first checkpoint": lambda run_dir: (run_dir / runs.CONFIG).exists(),
+    # best.pt is renamed into place, then last.pt's temp file lingers: kill inside that write
+    "inside the first last.pt write": lambda run_dir: any(run_dir.glob(".last.pt.*.tmp")),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", list(KILLS))
+def test_a_run_killed_before_a_usable_last_pt_resumes_from_epoch_1(tiny_folder, tmp_path, when):
+    runs_dir, log = tmp_path / "runs", tmp_path / "1.log"
+    run_dir = runs_dir / "early"
+    kill_when(cli_train(tiny_folder, runs_dir, log), log, lambda: KILLS[when](run_dir))
+    assert not (run_dir / runs.LAST).exists()  # the kill landed where it should
+    if when.startswith("inside"):
+        assert (run_dir / runs.BEST).exists() and list(run_dir.glob(".last.pt.*.tmp"))
+
+    resumed = cli_train(tiny_folder, runs_dir, tmp_path / "2.log", "--resume")
+    out = resumed.stdout.read()
+    assert resumed.wait(timeout=300) == 0, (tmp_path / "2.log").read_text()[-2000:]
+    err = (tmp_path / "2.log").read_text()
+    assert "no last.pt yet; run early starts again from epoch 1 with its saved config" in err
+    assert "Epoch 1:" in out and "completed 2/2 epochs" in out
+    assert runs.read_history(run_dir)["epoch"].tolist() == [1, 2]
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+@pytest.fixture
+def manager():
+    made = JobManager(max_running=1, idle_pause_s=600, device=pick_device("cpu"))
+    yield made
+    made.stop_all()
+
+
+@pytest.mark.parametrize("last", ["missing", "unusable"])
+def test_the_job_manager_resumes_such_a_run_from_epoch_1_too(manager, tiny_folder, tmp_path, last):
+    config = tiny_config(tiny_folder, epochs=2)
+    run_dir = runs.create_run_dir(tmp_path / "runs", "early")
+    runs.write_config(run_dir, config)
+    if last == "unusable":
+        (run_dir / runs.LAST).write_bytes(b"half a checkpoint")
+    job_id = manager.resume_run(run_dir)
+    assert "starts again from epoch 1 with its saved config" in manager.snapshot(job_id).reason
+    assert manager.wait(job_id, 120) == jobs.FINISHED, manager.snapshot(job_id).error
+    assert [row["epoch"] for row in manager.snapshot(job_id).history] == [1, 2]
+    assert read_resume_state(run_dir / runs.LAST).outcome.complete
+
+
+def test_a_last_pt_from_a_newer_lab_is_refused_never_restarted(stopped_run, tmp_path, capsys):
+    run_dir = damaged_copy(stopped_run, tmp_path, "format_version", FORMAT_VERSION + 1)
+    best = (run_dir / runs.BEST).read_bytes()
+    argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
+    assert cli.main(argv) == 2
+    assert "upgrade cifar-lab" in capsys.readouterr().err
+    assert (run_dir / runs.BEST).read_bytes() == best  # nothing of the run was overwritten
