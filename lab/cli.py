@@ -128,14 +128,18 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
             f"global batch {config.train.batch_size}, lr {config.train.lr:g}",
             file=sys.stderr,
         )
-    result = fit(
-        config,
-        run_dir,
-        splits=prepared.splits,
-        resume=prepared.resume,
-        callbacks=(_epoch_printer(config.train.monitor),),
-        device=device,
-    )
+    printer = _EpochPrinter(config.train.monitor)
+    try:
+        result = fit(
+            config,
+            run_dir,
+            splits=prepared.splits,
+            resume=prepared.resume,
+            callbacks=(printer,),
+            device=device,
+        )
+    finally:
+        printer.close()
     failed = 1 if result.outcome is Outcome.DIVERGED else 0
     if context.enabled:
         epochs = len(result.history)
@@ -151,25 +155,33 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     return failed
 
 
-def _epoch_printer(monitor: str):
-    """A progress bar per epoch, then the notebook's epoch line."""
-    bar: dict = {}
+class _EpochPrinter:
+    """A progress bar per epoch, then the notebook's epoch line. ``close`` ends an open bar,
+    so an error that stops the run starts on a line of its own."""
 
-    def on_event(event: object) -> None:
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.bar: tqdm | None = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __call__(self, event: object) -> None:
         if isinstance(event, BatchEvent):
-            if "bar" not in bar:  # an epoch begins (part-way through, for a resumed one)
-                bar["bar"] = tqdm(
+            if self.bar is None:  # an epoch begins (part-way through, for a resumed one)
+                self.bar = tqdm(
                     total=event.batches,
                     initial=event.batch - 1,
                     desc=f"epoch {event.epoch}",
                     unit="batch",
                     file=sys.stderr,
                 )
-            bar["bar"].set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
-            bar["bar"].update(1)
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
+            self.bar.update(1)
         elif isinstance(event, EpochEvent):
-            if "bar" in bar:
-                bar.pop("bar").close()
+            self.close()
             row = event.row
             parts = [f"Epoch {event.epoch}: Training Loss: {row['train_loss']:.4f}"]
             parts.append(f"Training Accuracy: {row['train_acc']:.4f}")
@@ -180,11 +192,9 @@ def _epoch_printer(monitor: str):
                     parts.append(f"{title} Accuracy: {row[f'{split}_acc']:.4f}")
             print(", ".join(parts), flush=True)
             if event.improved:
-                print(f"Model saved at accuracy of: {row[monitor]:.4f}", flush=True)
-        elif isinstance(event, EndEvent) and "bar" in bar:
-            bar.pop("bar").close()
-
-    return on_event
+                print(f"Model saved at accuracy of: {row[self.monitor]:.4f}", flush=True)
+        elif isinstance(event, EndEvent):
+            self.close()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

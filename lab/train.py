@@ -13,7 +13,9 @@ early-stopping state and random streams.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -494,7 +496,7 @@ class ModelCheckpoint:
                 runs.write_history(self.run_dir, history)
 
     def _save_last(self, payload: dict) -> None:
-        with disk_errors(self.run_dir):
+        with disk_errors(self.run_dir, payload):
             atomic_save(payload, self.run_dir / runs.LAST)
         self.saved_at = time.monotonic()
 
@@ -511,7 +513,7 @@ class ModelCheckpoint:
 
     def epoch_end(self, payload: dict, improved: bool) -> None:
         if self.enabled:
-            with disk_errors(self.run_dir):
+            with disk_errors(self.run_dir, payload):
                 if improved:
                     atomic_save(payload, self.run_dir / runs.BEST)
                 self._save_last(payload)
@@ -523,16 +525,37 @@ class ModelCheckpoint:
                 runs.write_metrics(self.run_dir, metrics)
 
 
+def checkpoint_bytes(obj: object) -> int:
+    """About the size of ``obj`` saved by ``torch.save``: the bytes of the tensors in it."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(checkpoint_bytes(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(checkpoint_bytes(value) for value in obj)
+    return 0
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 @contextlib.contextmanager
-def disk_errors(run_dir: Path) -> Iterator[None]:
-    """A failed write (disk full, folder gone) ends the run with one clear message; the atomic
-    writes leave the previous files in place."""
+def disk_errors(run_dir: Path, payload: dict | None = None) -> Iterator[None]:
+    """A failed write (disk full, folder gone) ends the run with one clear message naming the
+    folder and, for a full disk, the space a checkpoint of ``payload`` needs; the atomic writes
+    leave the previous files in place."""
     try:
         yield
     except OSError as error:
+        why = error.strerror or str(error)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and payload is not None:
+            free = shutil.disk_usage(run_dir).free
+            why += f": a checkpoint needs about {_mb(checkpoint_bytes(payload))} free, "
+            why += f"{_mb(free)} are"
         raise LabError(
-            f"could not write in {run_dir} ({error.strerror or error}); the previous checkpoint "
-            "is kept. Free disk space, then resume the run."
+            f"could not write in {run_dir} ({why}); what was written before is kept. Free "
+            "disk space, then resume the run."
         ) from error
 
 
