@@ -30,12 +30,14 @@ from lab.presets import PRESET_NAMES, preset_config
 from lab.train import BatchEvent, EndEvent, EpochEvent, fit
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
+def _add_data(
+    parser: argparse.ArgumentParser, default: str = "$CIFAR_LAB_DATA, else cifar10"
+) -> None:
     parser.add_argument(
         "--data",
         default=None,
         help="'cifar10' or an image folder with train/<class>/* and test/<class>/* "
-        "(default: the data a run was trained on; else $CIFAR_LAB_DATA, else cifar10)",
+        f"(default: {default})",
     )
 
 
@@ -343,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="score a checkpoint on a split")
     evaluate.add_argument("checkpoint", help="a .pt/.pth file, a run folder or a run name")
-    _add_data(evaluate)
+    _add_data(evaluate, "the data the run was trained on")
     evaluate.add_argument("--split", choices=("test", "val", "train"), default="test")
     evaluate.add_argument("--runs-dir")
     evaluate.add_argument("--device")
@@ -368,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("run", help="a run name or run folder")
     export.add_argument("--out", help="zip file to write (default: ./<run>-card.zip)")
-    _add_data(export)
+    _add_data(export, "the data the run was trained on")
     export.add_argument("--runs-dir")
     export.add_argument("--device")
     export.set_defaults(func=cmd_export)

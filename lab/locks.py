@@ -79,9 +79,9 @@ def _open_locked(path: Path) -> int | None:
     return None
 
 
-def _refusal(run_dir: Path, holder: Holder | None) -> LabError:
+def _refusal(run_dir: Path, found: Holder | None) -> LabError:
     return LabError(
-        f"run {run_dir.name} is being trained by {(holder or UNKNOWN).describe()}: one "
+        f"run {run_dir.name} is being trained by {(found or UNKNOWN).describe()}: one "
         "process writes a run at a time; wait for it to end, or stop it first"
     )
 
@@ -125,7 +125,10 @@ class RunLock:
         self.took_over: Holder | None = None
 
     def __enter__(self) -> RunLock:
-        fd = _open_locked(self.path)
+        try:
+            fd = _open_locked(self.path)
+        except OSError as error:  # a read-only or vanished run folder
+            raise LabError(f"cannot lock {self.run_dir} ({error.strerror or error})") from error
         if fd is None:
             raise _refusal(self.run_dir, holder(self.run_dir))
         self.took_over = _read_holder(fd)
