@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from tqdm import tqdm
 
 from lab import distributed, runs, sweep
-from lab.checkpoint import load_model
+from lab.checkpoint import is_bare_state_dict, load_model
 from lab.config import SETTINGS, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
@@ -29,12 +30,14 @@ from lab.presets import PRESET_NAMES, preset_config
 from lab.train import BatchEvent, EndEvent, EpochEvent, fit
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
+def _add_data(
+    parser: argparse.ArgumentParser, default: str = "$CIFAR_LAB_DATA, else cifar10"
+) -> None:
     parser.add_argument(
         "--data",
         default=None,
         help="'cifar10' or an image folder with train/<class>/* and test/<class>/* "
-        "(default: $CIFAR_LAB_DATA, else cifar10)",
+        f"(default: {default})",
     )
 
 
@@ -127,14 +130,18 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
             f"global batch {config.train.batch_size}, lr {config.train.lr:g}",
             file=sys.stderr,
         )
-    result = fit(
-        config,
-        run_dir,
-        splits=prepared.splits,
-        resume=prepared.resume,
-        callbacks=(_epoch_printer(config.train.monitor),),
-        device=device,
-    )
+    printer = _EpochPrinter(config.train.monitor)
+    try:
+        result = fit(
+            config,
+            run_dir,
+            splits=prepared.splits,
+            resume=prepared.resume,
+            callbacks=(printer,),
+            device=device,
+        )
+    finally:
+        printer.close()
     failed = 1 if result.outcome is Outcome.DIVERGED else 0
     if context.enabled:
         epochs = len(result.history)
@@ -150,21 +157,34 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     return failed
 
 
-def _epoch_printer(monitor: str, out=None):
-    """A progress bar per epoch, then the notebook's epoch line (on ``out``, else stdout)."""
-    bar: dict = {}
+class _EpochPrinter:
+    """A progress bar per epoch, then the notebook's epoch line (on ``out``, else stdout).
+    ``close`` ends an open bar, so an error that stops the run starts on a line of its own."""
 
-    def on_event(event: object) -> None:
+    def __init__(self, monitor: str, out: TextIO | None = None) -> None:
+        self.monitor = monitor
+        self.out = out
+        self.bar: tqdm | None = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __call__(self, event: object) -> None:
         if isinstance(event, BatchEvent):
-            if event.batch == 1:
-                bar["bar"] = tqdm(
-                    total=event.batches, desc=f"epoch {event.epoch}", unit="batch", file=sys.stderr
+            if self.bar is None:  # an epoch begins (part-way through, for a resumed one)
+                self.bar = tqdm(
+                    total=event.batches,
+                    initial=event.batch - 1,
+                    desc=f"epoch {event.epoch}",
+                    unit="batch",
+                    file=sys.stderr,
                 )
-            bar["bar"].set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
-            bar["bar"].update(1)
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
+            self.bar.update(1)
         elif isinstance(event, EpochEvent):
-            if "bar" in bar:
-                bar.pop("bar").close()
+            self.close()
             row = event.row
             parts = [f"Epoch {event.epoch}: Training Loss: {row['train_loss']:.4f}"]
             parts.append(f"Training Accuracy: {row['train_acc']:.4f}")
@@ -173,14 +193,12 @@ def _epoch_printer(monitor: str, out=None):
                     title = "Validation" if split == "val" else "Testing"
                     parts.append(f"{title} Loss: {row[f'{split}_loss']:.4f}")
                     parts.append(f"{title} Accuracy: {row[f'{split}_acc']:.4f}")
-            print(", ".join(parts), file=out or sys.stdout, flush=True)
+            out = self.out or sys.stdout
+            print(", ".join(parts), file=out, flush=True)
             if event.improved:
-                saved = f"Model saved at accuracy of: {row[monitor]:.4f}"
-                print(saved, file=out or sys.stdout, flush=True)
-        elif isinstance(event, EndEvent) and "bar" in bar:
-            bar.pop("bar").close()
-
-    return on_event
+                print(f"Model saved at accuracy of: {row[self.monitor]:.4f}", file=out, flush=True)
+        elif isinstance(event, EndEvent):
+            self.close()
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -202,7 +220,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ended = sweep.run_sweep(
         sweep_dir,
         device=pick_device(args.device),
-        callbacks=(_epoch_printer(plan["monitor"], sys.stderr),),
+        callbacks=(_EpochPrinter(plan["monitor"], sys.stderr),),
         on_result=lambda result: print(sweep.format_result(result), flush=True),
         progress=_progress_printer("decoding images"),
     )
@@ -212,8 +230,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     path = runs.resolve_checkpoint(args.checkpoint, args.runs_dir)
-    dataset = _load(args.data)
-    loaded = load_model(path, device=pick_device(args.device), stats=(dataset.mean, dataset.std))
+    loaded = load_model(path, device=pick_device(args.device))
+    # The run's own data unless --data says otherwise (a notebook file names none: the default).
+    dataset = _load(args.data or loaded.config.data.source)
+    if is_bare_state_dict(loaded.payload):  # it carries no statistics: the data's own
+        loaded = replace(loaded, mean=dataset.mean, std=dataset.std)
     if tuple(dataset.classes) != tuple(loaded.classes):
         raise LabError(
             f"the data's classes {list(dataset.classes)} differ from the checkpoint's "
@@ -268,11 +289,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     found = runs.list_runs(args.runs_dir)
     if args.json:
-        print(
-            json.dumps(
-                [{"name": r.name, "path": str(r.path), **r.metrics} for r in found], indent=2
-            )
-        )
+        listing = [
+            {"name": r.name, "path": str(r.path), "damaged": r.damaged, **r.metrics} for r in found
+        ]
+        print(json.dumps(listing, indent=2))
         return 0
     if not found:
         where = args.runs_dir or runs.default_runs_dir()
@@ -283,8 +303,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         val = f"val {m['best_val_acc']:.4f}" if m.get("best_val_acc") is not None else "val -"
         test = f"test {m['test_acc']:.4f}" if m.get("test_acc") is not None else "test -"
         model = run.config.get("model", {}).get("name", "?")
-        reason = m.get("reason", "running or interrupted")
-        print(f"{run.name:<32} {model:<14} epochs {run.epochs:>3}  {val}  {test}  {reason}")
+        if run.damaged:
+            state = f"damaged: {run.damaged}"
+        elif run.checkpoint is None:
+            state = "no checkpoint yet: --resume starts it again from epoch 1"
+        else:
+            state = m.get("reason", "running or interrupted")
+        print(f"{run.name:<32} {model:<14} epochs {run.epochs:>3}  {val}  {test}  {state}")
     return 0
 
 
@@ -292,7 +317,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     run_dir = runs.resolve_checkpoint(args.run, args.runs_dir).parent
     out = Path(args.out) if args.out else Path(f"{run_dir.name}-card.zip")
-    path = write_run_card(run_dir, out, dataset=_load(args.data), device=pick_device(args.device))
+    dataset = _load(args.data) if args.data else None  # None: the data the run trained on
+    path = write_run_card(run_dir, out, dataset=dataset, device=pick_device(args.device))
     print(path)
     return 0
 
@@ -378,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="score a checkpoint on a split")
     evaluate.add_argument("checkpoint", help="a .pt/.pth file, a run folder or a run name")
-    _add_data(evaluate)
+    _add_data(evaluate, "the data the run was trained on")
     evaluate.add_argument("--split", choices=("test", "val", "train"), default="test")
     evaluate.add_argument("--runs-dir")
     evaluate.add_argument("--device")
@@ -403,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("run", help="a run name or run folder")
     export.add_argument("--out", help="zip file to write (default: ./<run>-card.zip)")
-    _add_data(export)
+    _add_data(export, "the data the run was trained on")
     export.add_argument("--runs-dir")
     export.add_argument("--device")
     export.set_defaults(func=cmd_export)

@@ -474,6 +474,17 @@ class TrainConfig:
         high=MAX_SEED,
         also=(("data", "seed"),),
     )
+    checkpoint_every_s: float = setting(
+        60.0,
+        label="Checkpoint interval",
+        help="Longest training time between two writes of last.pt inside an epoch, so a crash "
+        "loses at most this much work (last.pt is also written after every epoch); 0 writes "
+        "it after every batch. Under torchrun, last.pt is written after every epoch only.",
+        unit="s",
+        low=0.0,
+        high=86400.0,
+        control_max=600.0,
+    )
     sync_bn: bool = setting(
         False,
         label="Synchronised BatchNorm",

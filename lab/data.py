@@ -23,7 +23,8 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
 from lab.config import CIFAR10_SOURCE, DataConfig, default_source
-from lab.errors import ConfigError, DataError
+from lab.errors import ConfigError, DataError, ImageError
+from lab.images import open_checked
 from lab.io import atomic_save
 
 CACHE_ENV = "CIFAR_LAB_CACHE"
@@ -139,9 +140,15 @@ def _image_files(folder: Path, label: int) -> list[_ImageFile]:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
+            if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            try:  # a link is followed to its image; a broken or looping one is refused
+                if not entry.is_file():
+                    continue
                 info = entry.stat()
-                found.append(_ImageFile(entry.path, label, info.st_size, info.st_mtime_ns))
+            except OSError as error:
+                raise DataError(f"cannot read {entry.path} ({error.strerror})") from error
+            found.append(_ImageFile(entry.path, label, info.st_size, info.st_mtime_ns))
     return sorted(found, key=lambda f: f.path)
 
 
@@ -196,8 +203,10 @@ def _fingerprint(root: Path, files: dict[str, list[_ImageFile]]) -> str:
 
 def _decode(path: str) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with open_checked(path, path) as image:
             return np.asarray(image.convert("RGB"))
+    except ImageError as error:
+        raise DataError(str(error)) from error
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"not a readable image: {path} ({error})") from error
 

@@ -12,13 +12,25 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given ("cpu", "cuda", "cuda:1"), else CUDA if available, else the CPU."""
-    if name:
+    """``name`` if given ("cpu", "cuda", "cuda:1"), else CUDA if available, else the CPU. A
+    device the lab cannot train on (a typo, "meta", "mps", a missing GPU) is a ``ConfigError``."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
         device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available: use 'cpu'")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    except (RuntimeError, ValueError) as error:
+        raise ConfigError(f"unknown device '{name}': use cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device '{name}' is not one the lab trains on: use cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for, but no CUDA GPU is available: use 'cpu'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(
+            f"device '{name}': this machine has {count} CUDA GPUs, cuda:0 to cuda:{count - 1}; "
+            "or use 'cpu'"
+        )
+    return device
 
 
 def cpu_has_fast_bf16() -> bool:

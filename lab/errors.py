@@ -27,5 +27,10 @@ class CheckpointError(LabError):
     """A checkpoint cannot be loaded: unsafe, truncated, wrong architecture or newer format."""
 
 
+class NewerFormatError(CheckpointError):
+    """A checkpoint written by a newer lab: intact, and readable after an upgrade, so a run
+    is never started again over it."""
+
+
 class ImageError(LabError):
     """An image cannot be decoded safely (empty, truncated, not an image, too large)."""

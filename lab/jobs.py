@@ -163,6 +163,9 @@ class _Job:
     config: RunConfig
     owner: str | None
     control: TrainControl = field(default_factory=TrainControl)
+    # Whether the next training continues from last.pt: as prepared at first (a run folder
+    # without a usable last.pt starts again), then whether the job's own training wrote one.
+    resume: bool = False
     state: str = QUEUED
     # True from the start of a training thread until it has recorded how the run ended: only
     # then can a pause be lifted or a stop be requested through ``control``.
@@ -259,7 +262,7 @@ class JobManager:
         if prepared.ended is not None and prepared.ended.complete:
             raise LabError(f"run {run_dir.name} has already ended: {prepared.ended.label}")
         job = _Job(self._new_id(), prepared, run_dir, prepared.config, owner)
-        job.reason = prepared.notice
+        job.reason, job.resume = prepared.notice, prepared.resume
         if prepared.resume:
             job.history = list(runs.read_history(run_dir).to_dict("records"))
             job.epoch = len(job.history)
@@ -441,7 +444,7 @@ class JobManager:
                 job.config,
                 job.run_dir,
                 splits=prepared.splits,
-                resume=(job.run_dir / runs.LAST).exists(),
+                resume=job.resume,
                 control=job.control,
                 callbacks=(lambda event: self._on_event(job, event),),
                 device=self.device,
@@ -462,6 +465,7 @@ class JobManager:
                 self._mark_inactive(job)
                 if ended != STOPPED:
                     job.prepared = None  # only a stopped job can resume; free its data
+                job.resume = (job.run_dir / runs.LAST).exists()
                 self._schedule()
 
     def _on_event(self, job: _Job, event: object) -> None:

@@ -17,7 +17,8 @@ from lab.checkpoint import read_resume_state
 from lab.config import CIFAR10_SOURCE, RunConfig
 from lab.data import Dataset, Progress, Splits, load_dataset, make_splits
 from lab.distributed import DistContext
-from lab.errors import CheckpointError, ConfigError, LabError
+from lab.errors import CheckpointError, LabError, NewerFormatError
+from lab.locks import check_free
 from lab.outcome import Outcome
 from lab.train import check_batch_size
 
@@ -77,6 +78,39 @@ def prepare_run(
     return PreparedRun(config, splits, distributed.broadcast(run_dir, context))
 
 
+def _differences(shown: dict, trained: dict) -> list[str]:
+    """Each setting where two config dicts differ, as "epochs 5 in config.json, 1 in last.pt"."""
+    found = []
+    for key in sorted(set(shown) | set(trained)):
+        a, b = shown.get(key), trained.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b)
+        elif a != b:
+            found.append(f"{key} {a} in {runs.CONFIG}, {b} in {runs.LAST}")
+    return found
+
+
+def check_saved_config(run_dir: Path, trained: RunConfig) -> None:
+    """Refuse to resume a run whose ``config.json`` no longer says what ``last.pt`` trains
+    with: resume continues with the checkpoint's settings (its optimizer and schedule were
+    made for them), and the runs table shows ``config.json``, so an edited file would be shown
+    but ignored. A missing ``config.json`` is fine: ``fit`` writes it again from ``last.pt``."""
+    try:
+        shown = runs.read_config(run_dir)
+    except LabError as error:
+        raise LabError(
+            f"cannot resume {run_dir.name}: {error}; delete {runs.CONFIG} to have it written "
+            f"again from {runs.LAST}"
+        ) from error
+    changed = _differences(shown, trained.to_dict()) if shown else []
+    if changed:
+        raise LabError(
+            f"cannot resume {run_dir.name}: its {runs.CONFIG} differs from {runs.LAST} "
+            f"({'; '.join(changed)}); a run continues with the settings it trained with: put "
+            f"{runs.CONFIG} back (or delete it to have it written again), or start a new run"
+        )
+
+
 def prepare_resume(
     run_dir: Path,
     *,
@@ -85,30 +119,33 @@ def prepare_resume(
 ) -> PreparedRun:
     """Read an unfinished run folder back, ready to continue.
 
-    A usable ``last.pt`` continues where it stopped. Without one (the run was killed before
+    Refused at once while another process trains the run. A usable ``last.pt`` continues
+    where it stopped. Without one (the run was killed before
     its first checkpoint, or inside that write) the run starts again from epoch 1 with the
     config in its ``config.json``, and the notice says so.
     """
     run_dir = Path(run_dir)
+    check_free(run_dir)  # at once, before any data is loaded
     last = run_dir / runs.LAST
     notice = None
     try:
         state = read_resume_state(last) if last.exists() else None
+    except NewerFormatError:
+        raise  # intact, from a newer lab: upgrading reads it, restarting would overwrite it
     except CheckpointError as error:
         if not (run_dir / runs.CONFIG).is_file():
             raise
         state, notice = None, f"{last.name} is unusable ({error}); "
     if state is not None:
+        check_saved_config(run_dir, state.config)
         config, splits = _splits(state.config, dataset, progress)
         return PreparedRun(config, splits, run_dir, resume=True, ended=state.outcome)
     if not (run_dir / runs.CONFIG).is_file():
         raise LabError(f"nothing to resume: {run_dir} holds no {runs.LAST} and no {runs.CONFIG}")
     try:
         config = RunConfig.from_dict(runs.read_config(run_dir))
-    except ConfigError as error:
-        raise LabError(
-            f"cannot resume {run_dir.name}: its {runs.CONFIG} is invalid ({error})"
-        ) from error
+    except LabError as error:
+        raise LabError(f"cannot resume {run_dir.name}: {error}") from error
     config, splits = _splits(config, dataset, progress)
     notice = (notice or f"no {runs.LAST} yet; ") + (
         f"run {run_dir.name} starts again from epoch 1 with its saved config"

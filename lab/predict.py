@@ -3,7 +3,7 @@
 Any image Pillow can read (any size or mode, 16-bit, palette, transparent, CMYK, EXIF-rotated,
 animated: first frame) becomes RGB, then the checkpoint's input size and normalisation, exactly
 as the notebook's test transform (Resize, ToTensor, Normalize). Decompression bombs are refused
-from the header, before any pixel is decoded.
+from the header, before any pixel is decoded (``lab.images``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from torchvision.transforms import InterpolationMode
 from lab.checkpoint import LoadedModel
 from lab.device import resolve_precision
 from lab.errors import ImageError
+from lab.images import MAX_PIXELS, open_checked  # noqa: F401 (MAX_PIXELS: for the Classify page)
 from lab.models import predict_logits
 
-# Largest image accepted: 50 megapixels (a 8660x5773 photo) decodes to 150 MB of RGB.
-MAX_PIXELS = 50_000_000
 # Largest file accepted, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Background for transparent images: white, as they are usually shown.
@@ -81,27 +80,18 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
     """Decode an image safely into RGB, or raise ``ImageError`` saying why not."""
     name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
     data = _read_bytes(source, name)
-    too_large = (
-        f"{name}: more than the {MAX_PIXELS // 1_000_000} megapixels accepted "
-        "(a decompression bomb, or a photo to downscale first)"
-    )
     try:
-        # Pillow warns about damaged metadata and big images; the outcome here is an RGB image
-        # or an ImageError, so its warnings would only be noise on stderr.
+        # Pillow warns about damaged metadata; the outcome here is an RGB image or an
+        # ImageError, so its warnings would only be noise on stderr.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size  # from the header: nothing decoded yet
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"{too_large}: {width}x{height} pixels")
+            image = open_checked(io.BytesIO(data), name)
             image.seek(0)  # animated images: the first frame
             image.load()
             image = ImageOps.exif_transpose(image) or image
             return _to_rgb(image)
     except ImageError:
         raise
-    except Image.DecompressionBombError as error:
-        raise ImageError(too_large) from error
     except UnidentifiedImageError as error:
         raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:

@@ -12,15 +12,17 @@ import json
 import math
 import os
 import re
-import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from numbers import Integral, Real
 from pathlib import Path
 
 import pandas as pd
 
+from lab.config import RunConfig, validate
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
+from lab.locks import LOCK, check_free
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -28,19 +30,36 @@ CONFIG = "config.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 RUNS_ENV = "CIFAR_LAB_RUNS"
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One line of ``history.csv`` (and of a checkpoint's history), checked like a config:
+    each value of its type (NaN allowed: a diverged epoch records it)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    lr: float
+    seconds: float
+    images_per_s: float
+
+    def __post_init__(self) -> None:
+        validate(self, "history")
+
+
+HISTORY_COLUMNS = tuple(item.name for item in fields(EpochRow))
 MAX_NAME = 64
+# Everything the lab writes in a run folder (the lock of a killed writer included), and the temp
+# files its atomic writes leave behind when a kill interrupts one (see ``lab.io.atomic_write``).
+RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK})
+TEMP_FILE = re.compile(
+    r"\.(?:" + "|".join(re.escape(name) for name in sorted(RUN_FILES)) + r")\.\w+\.tmp"
+)
 
 
 def default_runs_dir() -> Path:
@@ -56,10 +75,24 @@ def sanitize_name(name: str) -> str:
     return cleaned
 
 
+def _make_runs_dir(runs_dir: Path) -> None:
+    """Create the runs folder if needed, or say in one line why it cannot be used."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise LabError(f"the runs folder {runs_dir} is a file, not a folder: choose another")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        blocking = next((p for p in runs_dir.parents if p.exists() and not p.is_dir()), None)
+        what = f"{blocking.name} is a file" if blocking else error.strerror
+        raise LabError(f"the runs folder {runs_dir} cannot be made: {what}") from error
+    except OSError as error:
+        raise LabError(f"cannot create the runs folder {runs_dir} ({error.strerror})") from error
+
+
 def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run") -> Path:
     """Create a new, empty run folder; ``name``, else ``<prefix>-<time>``, suffixed if taken."""
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    _make_runs_dir(runs_dir)
     base = (
         sanitize_name(name) if name else sanitize_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
@@ -69,18 +102,59 @@ def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run")
             candidate.mkdir()  # atomic: fails if another run took the name first
         except FileExistsError:
             continue
+        except OSError as error:
+            raise LabError(
+                f"cannot write in the runs folder {runs_dir} ({error.strerror}): choose another"
+            ) from error
         if candidate.resolve().parent != runs_dir.resolve():
             raise ConfigError(f"run folder {candidate} would be outside {runs_dir}")
         return candidate
     raise LabError(f"no free run name for {base!r} in {runs_dir}")
 
 
+def _foreign_entries(run_dir: Path) -> list[str]:
+    """What in ``run_dir`` the lab did not write: anything but its run files and the temp files
+    of its atomic writes (``.last.pt.k2j4x9.tmp``), and any link or subfolder."""
+    foreign = []
+    for entry in sorted(os.scandir(run_dir), key=lambda e: e.name):
+        ours = entry.name in RUN_FILES or TEMP_FILE.fullmatch(entry.name)
+        if entry.is_symlink():
+            foreign.append(f"{entry.name} is a link")
+        elif not ours or not entry.is_file(follow_symlinks=False):
+            foreign.append(entry.name)
+    return foreign
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Remove the temp files that writes cut short by a kill left in ``run_dir``."""
+    for entry in os.scandir(run_dir):
+        if TEMP_FILE.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+
+
 def delete_run(run_dir: Path, runs_dir: Path) -> None:
-    """Remove a run folder with everything in it; only a folder directly inside ``runs_dir``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or run_dir.resolve().parent != Path(runs_dir).resolve():
+    """Remove a run folder the lab made, and only that: a folder (not a link) directly inside
+    ``runs_dir`` that holds its ``config.json`` and nothing but the lab's own files (the run
+    files and the temp files of interrupted writes), and that no process is training.
+    Anything else is refused with nothing deleted; the files are removed one by one, so no
+    link is ever followed."""
+    run_dir, runs_dir = Path(run_dir), Path(runs_dir)
+    if run_dir.is_symlink():
+        raise LabError(f"{run_dir} is a link, not a run folder: nothing deleted")
+    if not run_dir.is_dir() or run_dir.resolve().parent != runs_dir.resolve():
         raise LabError(f"{run_dir} is not a run folder of {runs_dir}: nothing deleted")
-    shutil.rmtree(run_dir)
+    check_free(run_dir)
+    problems = _foreign_entries(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        problems.insert(0, f"no {CONFIG}")
+    if problems:
+        raise LabError(
+            f"{run_dir} is not a run folder the lab made ({', '.join(problems[:5])}): "
+            "nothing deleted"
+        )
+    for entry in os.scandir(run_dir):
+        os.unlink(entry.path)
+    run_dir.rmdir()
 
 
 def remove_empty_run_dir(run_dir: Path) -> None:
@@ -98,7 +172,7 @@ def existing_run_dir(runs_dir: Path, name: str) -> Path:
     return run_dir
 
 
-def write_config(run_dir: Path, config) -> None:
+def write_config(run_dir: Path, config: RunConfig) -> None:
     atomic_write_text(json.dumps(config.to_dict(), indent=2), run_dir / CONFIG)
 
 
@@ -111,11 +185,29 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     atomic_write_text(frame.to_csv(index=False), run_dir / HISTORY)
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def read_history(run_dir: Path) -> pd.DataFrame:
+    """``history.csv`` (empty when the run has none yet); a ``LabError`` when it is damaged."""
     path = Path(run_dir) / HISTORY
     if not path.exists():
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    return pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:  # pandas' ParserError and EmptyDataError included
+        raise LabError(f"{HISTORY} cannot be read ({_first_line(error)})") from error
+    if "epoch" not in frame.columns:
+        raise LabError(f"{HISTORY} has no epoch column")
+    for column in (c for c in HISTORY_COLUMNS if c in frame.columns):
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        wrong = values[numbers.isna() & values.notna()]
+        if not wrong.empty:
+            raise LabError(f"{HISTORY}: {column} holds {wrong.iloc[0]!r}, not numbers")
+    return frame
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
@@ -123,19 +215,54 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
     atomic_write_text(json.dumps(clean, indent=2), run_dir / METRICS)
 
 
-def read_metrics(run_dir: Path) -> dict:
-    path = Path(run_dir) / METRICS
+def _read_json_object(run_dir: Path, name: str) -> dict:
+    """A run's JSON file as a mapping: {} when the file does not exist, a ``LabError`` naming
+    the damage when it cannot be read or holds something else."""
+    path = Path(run_dir) / name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise LabError(f"{name} cannot be read ({_first_line(error)})") from error
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise LabError(f"{name} is not JSON ({_first_line(error)})") from error
+    if not isinstance(value, dict):
+        raise LabError(f"{name} is not a JSON object: {text.strip()[:40]}")
+    return value
+
+
+# The fields of metrics.json that the lab reads, and what each must be when it is not null.
+METRIC_KINDS = {
+    **dict.fromkeys(("best_value", "best_val_acc", "test_acc", "test_loss", "wall_s"), Real),
+    **dict.fromkeys(("best_epoch", "epochs_run", "train_images"), Integral),
+    **dict.fromkeys(("preset", "model", "monitor", "outcome", "reason", "device"), str),
+}
+_KIND_WORDS = {Real: "a number", Integral: "a whole number", str: "text"}
+
+
+def read_metrics(run_dir: Path) -> dict:
+    """``metrics.json`` ({} before the run ends); a ``LabError`` when it is damaged."""
+    metrics = _read_json_object(run_dir, METRICS)
+    for key, kind in METRIC_KINDS.items():
+        value = metrics.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise LabError(f"{METRICS}: {key} is {value!r}, not {_KIND_WORDS[kind]}")
+    return metrics
 
 
 def read_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """``config.json`` as stored ({} when the run has none); a ``LabError`` when it is damaged
+    or not a valid run config."""
+    values = _read_json_object(run_dir, CONFIG)
+    if values:
+        try:
+            RunConfig.from_dict(values)
+        except ConfigError as error:
+            raise LabError(f"{CONFIG} is invalid: {error}") from error
+    return values
 
 
 @dataclass(frozen=True)
@@ -144,10 +271,15 @@ class RunInfo:
 
     name: str
     path: Path
-    config: dict
-    metrics: dict
+    config: dict  # {} when config.json is missing or damaged
+    metrics: dict  # {} before the run ends, or when metrics.json is damaged
     epochs: int
     modified: float
+    # best.pt, else last.pt; None for a run killed before its first checkpoint (its resume
+    # starts it again from epoch 1).
+    checkpoint: Path | None = None
+    # Why some file of the run cannot be read, when one cannot; the rest of the run still shows.
+    damaged: str | None = None
 
     @property
     def best_val_acc(self) -> float | None:
@@ -158,27 +290,54 @@ class RunInfo:
         return self.metrics.get("test_acc")
 
 
+def _modified(path: Path) -> float:
+    """The newest modification time in a run folder (a file may vanish while it is read)."""
+    times = [path.stat().st_mtime]
+    for entry in os.scandir(path):
+        with contextlib.suppress(OSError):
+            times.append(entry.stat(follow_symlinks=False).st_mtime)
+    return max(times)
+
+
+def inspect_run(path: Path) -> RunInfo:
+    """One run folder as the runs table shows it; each file that cannot be read is named in
+    ``damaged`` and counts as missing."""
+    problems: list[str] = []
+
+    def read(reader, empty):
+        try:
+            return reader(path)
+        except LabError as error:
+            problems.append(str(error))
+            return empty
+
+    config, metrics = read(read_config, {}), read(read_metrics, {})
+    history = read(read_history, pd.DataFrame())
+    checkpoint = next((path / name for name in (BEST, LAST) if (path / name).is_file()), None)
+    return RunInfo(
+        name=path.name,
+        path=path,
+        config=config,
+        metrics=metrics,
+        epochs=len(history),
+        modified=_modified(path),
+        checkpoint=checkpoint,
+        damaged="; ".join(problems) or None,
+    )
+
+
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
-    """Every run folder that holds a checkpoint, newest first."""
+    """Every run folder (a folder, not a link, holding config.json or a checkpoint), newest
+    first. A run with a damaged file is listed with ``damaged`` saying why."""
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     if not runs_dir.is_dir():
         return []
     found = []
     for path in runs_dir.iterdir():
-        checkpoint = path / LAST
-        if not path.is_dir() or not (checkpoint.exists() or (path / BEST).exists()):
+        if path.is_symlink() or not path.is_dir():
             continue
-        history = read_history(path)
-        found.append(
-            RunInfo(
-                name=path.name,
-                path=path,
-                config=read_config(path),
-                metrics=read_metrics(path),
-                epochs=len(history),
-                modified=max(p.stat().st_mtime for p in path.iterdir()),
-            )
-        )
+        if any((path / name).is_file() for name in (CONFIG, BEST, LAST)):
+            found.append(inspect_run(path))
     return sorted(found, key=lambda run: run.modified, reverse=True)
 
 

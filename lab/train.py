@@ -13,10 +13,13 @@ early-stopping state and random streams.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from threading import Event
 
@@ -24,18 +27,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from lab import distributed, runs
 from lab.augment import ReferenceAugment, apply_batch, preprocess_batch, sample_params
-from lab.checkpoint import ResumeState, load_model, read_resume_state, training_payload
+from lab.checkpoint import (
+    EpochPosition,
+    ResumeState,
+    load_model,
+    read_resume_state,
+    training_payload,
+)
 from lab.config import AugmentConfig, RunConfig, TrainConfig
 from lab.data import ImageSet, Splits, load_dataset, make_splits
 from lab.device import autocast, pick_device, resolve_precision
 from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
-from lab.errors import ConfigError, LabError
+from lab.errors import CheckpointError, ConfigError, LabError
 from lab.evaluate import evaluate_model
 from lab.io import atomic_save
+from lab.locks import RunLock
 from lab.models import build_model, predict_logits
 from lab.outcome import Outcome
 from lab.stored_evaluation import save_evaluation
@@ -151,11 +162,14 @@ def fast_batches(
     generator: torch.Generator | None = None,
     train: bool = True,
     context: DistContext = DistContext(),
+    skip: int = 0,
 ) -> Batches:
     """Batches augmented on ``device``; shuffled and randomly augmented when ``train``.
 
     Under torchrun every rank draws the same global batch and augmentation parameters and keeps
-    its own slice (``context.shard``), so the math matches one process with the same batch."""
+    its own slice (``context.shard``), so the math matches one process with the same batch.
+    ``skip`` leaves out the first batches of the epoch (a resume inside it): their shuffle and
+    augmentation are still drawn, so the rest is exactly what the whole epoch would yield."""
     images = data.images.to(device, non_blocking=True)
     labels = data.labels.to(device, non_blocking=True)
     n = len(data)
@@ -165,10 +179,12 @@ def fast_batches(
     else:
         order = torch.arange(n, device=device)
     size = tuple(data.images.shape[-2:])
-    for start in range(0, n, batch_size):
+    for number, start in enumerate(range(0, n, batch_size)):
         index = order[start : min(start + batch_size, n)]
         if train:
             params = sample_params(augment, len(index), size, generator)
+            if number < skip:
+                continue
             params = {key: context.shard(value) for key, value in params.items()}
         index = context.shard(index)
         raw = images.index_select(0, index)
@@ -204,18 +220,17 @@ def reference_batches(
     generator: torch.Generator | None = None,
     train: bool = True,
     context: DistContext = DistContext(),
+    skip: int = 0,
 ) -> Batches:
-    """The notebook's pipeline: per-image PIL transforms in a DataLoader (no workers)."""
+    """The notebook's pipeline: per-image PIL transforms in a DataLoader (no workers), with
+    the sampler ``shuffle=True`` would make. ``skip`` leaves out the first batches without
+    transforming them: their random draws came before the random state a resume restores."""
     if context.enabled:
         raise ConfigError("the reference pipeline runs in one process: use pipeline 'fast'")
     dataset = _PilImages(data, ReferenceAugment(augment, mean, std, train=train))
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=train,
-        generator=generator,
-        drop_last=train and len(data) % batch_size == 1,
-    )
+    order = RandomSampler(dataset, generator=generator) if train else range(len(dataset))
+    batches = BatchSampler(order, batch_size, drop_last=train and len(data) % batch_size == 1)
+    loader = DataLoader(dataset, batch_sampler=islice(batches, skip, None), generator=generator)
     for x, y in loader:
         yield x.to(device).contiguous(memory_format=torch.channels_last), y.to(device)
 
@@ -240,6 +255,63 @@ class EpochStats:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
+class EpochTotals:
+    """The running totals of an epoch in training: batches done, the loss sum and correct
+    predictions (kept on the device, read only for a checkpoint or the epoch's end), images
+    and seconds. A resumed epoch starts from the totals its checkpoint saved."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        lr: float = 0.0,
+        position: EpochPosition | None = None,
+        *,
+        counted: bool = True,
+    ) -> None:
+        # Under torchrun the saved totals go to one rank (``counted``), since ranks add up.
+        saved = position if position is not None and counted else None
+        self.batches = position.batch if position else 0
+        self.loss_sum = torch.tensor(
+            saved.loss_sum if saved else 0.0, device=device, dtype=torch.float64
+        )
+        self.correct = torch.tensor(saved.correct if saved else 0, device=device)
+        self.seen = saved.seen if saved else 0
+        self.lr = position.lr if position else lr  # the rate the epoch started with
+        self.seconds_before = position.seconds if position else 0.0
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss_sum += loss.detach() * len(labels)
+        self.correct += (logits.argmax(dim=1) == labels).sum()
+        self.seen += len(labels)
+        self.batches += 1
+
+    def seconds(self) -> float:
+        return self.seconds_before + _since(self.start)
+
+    def position(self, epoch: int) -> EpochPosition | None:
+        """Where the epoch stands, for a checkpoint (None before its first batch)."""
+        if not self.batches:
+            return None
+        loss_sum, correct = float(self.loss_sum.item()), int(self.correct.item())
+        return EpochPosition(
+            epoch, self.batches, loss_sum, correct, self.seen, self.seconds(), self.lr
+        )
+
+    def stats(self, *, loss: float | None = None, **flags: bool) -> EpochStats:
+        mean_loss = _mean(self.loss_sum, self.seen) if loss is None else loss
+        return EpochStats(
+            mean_loss, _mean(self.correct, self.seen), self.seen, self.seconds(), **flags
+        )
+
+    def reduce(self, context: DistContext, device: torch.device) -> None:
+        """Under torchrun: the totals of every rank, summed (each rank trains its slice)."""
+        totals = [self.loss_sum.item(), self.correct.item(), self.seen]
+        loss_sum, correct, seen = distributed.sum_across(totals, context, device)
+        self.loss_sum, self.correct = torch.tensor(loss_sum), torch.tensor(correct)
+        self.seen = int(seen)
+
+
 def train_one_epoch(
     model: nn.Module,
     batches: Batches,
@@ -252,20 +324,26 @@ def train_one_epoch(
     control: TrainControl | None = None,
     on_batch: Callable[[int, float, float], None] | None = None,
     context: DistContext = DistContext(),
+    totals: EpochTotals | None = None,
 ) -> EpochStats:
-    """One pass over ``batches``. Stops early (``stopped``) on request, or on a non-finite or
-    exploded loss (``diverged``, see ``DIVERGED_LOSS_FACTOR``) before that step touches the
-    weights."""
+    """One pass over ``batches``, counted in ``totals`` (those of the batches a resumed epoch
+    had done already; fresh when not given). ``on_batch`` gets each batch's index in the
+    epoch, its loss and the images per second. Stops early (``stopped``) on request, or on a
+    non-finite or exploded loss (``diverged``, see ``DIVERGED_LOSS_FACTOR``) before that step
+    touches the weights."""
     model.train()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    start = time.perf_counter()
-    for batch_index, (x, y) in enumerate(batches):
+    totals = totals if totals is not None else EpochTotals(device)
+    start, seen_before = time.perf_counter(), totals.seen
+    stream = iter(batches)
+    while True:
+        # Asked before the next batch is drawn: a stop leaves its random draws untaken, so
+        # the checkpoint of a stop holds the random state of the batches done.
         if control is not None and control.wait_if_paused():
-            return EpochStats(
-                _mean(loss_sum, seen), _mean(correct, seen), seen, _since(start), True
-            )
+            return totals.stats(stopped=True)
+        batch = next(stream, None)
+        if batch is None:
+            break
+        x, y = batch
         with autocast(device, precision):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
@@ -276,21 +354,19 @@ def train_one_epoch(
             )
         limit = DIVERGED_LOSS_FACTOR * math.log(max(2, logits.shape[1]))
         if not math.isfinite(loss_value) or loss_value > limit:
-            return EpochStats(loss_value, _mean(correct, seen), seen, _since(start), diverged=True)
+            return totals.stats(loss=loss_value, diverged=True)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.argmax(dim=1) == y).sum()
-        seen += len(y)
+        totals.add(loss, logits, y)
         if on_batch is not None:
-            on_batch(batch_index, loss_value, context.world_size * seen / max(_since(start), 1e-9))
+            images = context.world_size * (totals.seen - seen_before)
+            on_batch(totals.batches - 1, loss_value, images / max(_since(start), 1e-9))
     if context.enabled:
-        totals = distributed.sum_across([loss_sum.item(), correct.item(), seen], context, device)
-        loss_sum, correct, seen = torch.tensor(totals[0]), torch.tensor(totals[1]), int(totals[2])
-    return EpochStats(_mean(loss_sum, seen), _mean(correct, seen), seen, _since(start))
+        totals.reduce(context, device)
+    return totals.stats()
 
 
 def _mean(total: torch.Tensor, count: int) -> float:
@@ -379,35 +455,70 @@ def make_scheduler(
 
 
 class ModelCheckpoint:
-    """The saving policy of a run, as Lightning's ``ModelCheckpoint`` owns it: ``last.pt`` and
-    ``history.csv`` after every epoch, ``best.pt`` whenever the monitored score improved, all
-    written atomically by the main process only (under torchrun, rank 0)."""
+    """The saving policy of a run, as Lightning's ``ModelCheckpoint`` owns it, and its one
+    writer (``one_writer``): ``last.pt`` and
+    ``history.csv`` after every epoch, ``best.pt`` whenever the monitored score improved, and
+    ``last.pt`` inside an epoch at most every ``every_s`` seconds (with the epoch's position,
+    so a crash loses at most that much) and when the user stops the run. All are written
+    atomically by the main process only (under torchrun, rank 0, at epoch ends only: a
+    position holds one process's totals)."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool = True) -> None:
+    def __init__(self, run_dir: Path, every_s: float, context: DistContext = DistContext()) -> None:
         self.run_dir = run_dir
-        self.enabled = enabled
+        self.every_s = every_s
+        self.enabled = context.is_main
+        self.within_epochs = context.is_main and not context.enabled
+        self.saved_at = time.monotonic()
+
+    def one_writer(self) -> contextlib.AbstractContextManager:
+        """The run's lock (``lab.locks``) for as long as it trains: a second writer is refused,
+        naming this process."""
+        return RunLock(self.run_dir) if self.enabled else contextlib.nullcontext()
 
     def start(self, config: RunConfig) -> None:
-        """A new run: its config first, so even a run killed in epoch 1 can be resumed."""
+        """A run from epoch 1: its config first, so even a run killed in epoch 1 can be
+        resumed. A run started again (``lab.launch.prepare_resume`` found no usable
+        ``last.pt``) also drops what the killed attempt left: the temp file of a write cut
+        short, and the unusable ``last.pt``."""
         if self.enabled:
+            runs.remove_temp_files(self.run_dir)
+            (self.run_dir / runs.LAST).unlink(missing_ok=True)
             with disk_errors(self.run_dir):
                 runs.write_config(self.run_dir, config)
 
-    def recover(self, history: list[dict]) -> None:
+    def recover(self, config: RunConfig, history: list[dict]) -> None:
         """A resumed run: a kill can land after ``last.pt`` and before ``history.csv``, or in
-        the middle of a write, leaving the temp file of an atomic write behind."""
+        the middle of a write, leaving the temp file of an atomic write behind; a deleted
+        ``config.json`` is written again from ``last.pt``."""
         if self.enabled:
-            for stale in self.run_dir.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+            runs.remove_temp_files(self.run_dir)
             with disk_errors(self.run_dir):
+                if not (self.run_dir / runs.CONFIG).exists():
+                    runs.write_config(self.run_dir, config)
                 runs.write_history(self.run_dir, history)
+
+    def _save_last(self, payload: dict) -> None:
+        with disk_errors(self.run_dir, payload):
+            atomic_save(payload, self.run_dir / runs.LAST)
+        self.saved_at = time.monotonic()
+
+    def batch_end(self, payload: Callable[[], dict]) -> None:
+        """After a batch: ``last.pt`` with the epoch's position once ``every_s`` seconds have
+        passed since the last write (``payload`` is only built then)."""
+        if self.within_epochs and time.monotonic() - self.saved_at >= self.every_s:
+            self._save_last(payload())
+
+    def stopped(self, payload: dict) -> None:
+        """A user's stop inside an epoch: ``last.pt`` keeps the batches done."""
+        if self.within_epochs and payload["position"] is not None:
+            self._save_last(payload)
 
     def epoch_end(self, payload: dict, improved: bool) -> None:
         if self.enabled:
-            with disk_errors(self.run_dir):
+            with disk_errors(self.run_dir, payload):
                 if improved:
                     atomic_save(payload, self.run_dir / runs.BEST)
-                atomic_save(payload, self.run_dir / runs.LAST)
+                self._save_last(payload)
                 runs.write_history(self.run_dir, payload["history"])
 
     def finish(self, metrics: dict) -> None:
@@ -416,16 +527,37 @@ class ModelCheckpoint:
                 runs.write_metrics(self.run_dir, metrics)
 
 
+def checkpoint_bytes(obj: object) -> int:
+    """About the size of ``obj`` saved by ``torch.save``: the bytes of the tensors in it."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(checkpoint_bytes(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(checkpoint_bytes(value) for value in obj)
+    return 0
+
+
+def _mb(size: float) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 @contextlib.contextmanager
-def disk_errors(run_dir: Path) -> Iterator[None]:
-    """A failed write (disk full, folder gone) ends the run with one clear message; the atomic
-    writes leave the previous files in place."""
+def disk_errors(run_dir: Path, payload: dict | None = None) -> Iterator[None]:
+    """A failed write (disk full, folder gone) ends the run with one clear message naming the
+    folder and, for a full disk, the space a checkpoint of ``payload`` needs; the atomic writes
+    leave the previous files in place."""
     try:
         yield
     except OSError as error:
+        why = error.strerror or str(error)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and payload is not None:
+            free = shutil.disk_usage(run_dir).free
+            why += f": a checkpoint needs about {_mb(checkpoint_bytes(payload))} free, "
+            why += f"{_mb(free)} are"
         raise LabError(
-            f"could not write in {run_dir} ({error.strerror or error}); the previous checkpoint "
-            "is kept. Free disk space, then resume the run."
+            f"could not write in {run_dir} ({why}); what was written before is kept. Free "
+            "disk space, then resume the run."
         ) from error
 
 
@@ -440,7 +572,8 @@ def fit(
     device: torch.device | None = None,
 ) -> FitResult:
     """Train a run in ``run_dir`` (made by ``lab.launch.prepare_run``), or resume it from its
-    ``last.pt`` with the same history, early-stopping state and random streams."""
+    ``last.pt`` with the same history, early-stopping state and random streams, inside the
+    epoch where it stopped when ``last.pt`` was written there."""
     context, device = distributed.setup(device or pick_device())
     saved = read_resume_state(run_dir / runs.LAST) if resume else None
     config = saved.config if saved is not None else config
@@ -459,73 +592,76 @@ def fit(
     optimizer = make_optimizer(model, tc, device)
     scheduler = make_scheduler(optimizer, tc, steps)
     stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
-    saver = ModelCheckpoint(run_dir, enabled=context.is_main)
-    history, elapsed_before, outcome, reason = restore(
-        saved, run_dir, model, optimizer, scheduler, stopper, saver, config
-    )
-    if outcome is not None and runs.read_metrics(run_dir).get("epochs_run") == len(history):
-        return FitResult(run_dir, history, outcome, reason, runs.read_metrics(run_dir))
-    # Under torchrun: DDP around the model for training; checkpoints and evaluation use the
-    # plain model inside, so saved weights carry no "module." prefix.
-    network = distributed.wrap(model, context, device, tc.sync_bn)
-    emit = _emitter(callbacks, context)
+    saver = ModelCheckpoint(run_dir, tc.checkpoint_every_s, context)
+    with saver.one_writer():
+        history, elapsed_before, outcome, reason = restore(
+            saved, run_dir, model, optimizer, scheduler, stopper, saver, config, steps
+        )
+        if outcome is not None and (done := completed_metrics(run_dir, history)) is not None:
+            return FitResult(run_dir, history, outcome, reason, done)
+        # DDP trains under torchrun; checkpoints use the plain model (no "module." prefix).
+        network = distributed.wrap(model, context, device, tc.sync_bn)
+        emit = _emitter(callbacks, context)
+        run_start = time.perf_counter() - elapsed_before
 
-    def score(data: ImageSet) -> tuple[float, float]:
-        return score_split(model, data, config, splits, device, precision, context)
+        def score(data: ImageSet) -> tuple[float, float]:
+            return score_split(model, data, config, splits, device, precision, context)
 
-    run_start = time.perf_counter() - elapsed_before
-    first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
-    with interrupted_runs(saver, config, history, stopper):
-        for epoch in range(first_epoch, tc.epochs + 1):
-            lr = optimizer.param_groups[0]["lr"]
-            stats = train_one_epoch(
-                network,
-                epoch_batches(config, splits, epoch, device, context),
-                optimizer,
-                device=device,
-                precision=precision,
-                scheduler=scheduler,
-                label_smoothing=tc.label_smoothing,
-                control=control,
-                on_batch=lambda i, loss, ips, e=epoch: emit(BatchEvent(e, i + 1, steps, loss, ips)),
-                context=context,
-            )
-            if stats.stopped or stats.diverged:
-                outcome, reason = cut_short(stats, epoch, stopper)
-                break
-            history.append(epoch_row(epoch, stats, lr, splits, score, tc))
-            stop, outcome, reason = decide(stopper, history[-1], tc, context)
+        def checkpoint(ended: Outcome | None = None, why: str = "", position=None) -> dict:
             elapsed = time.perf_counter() - run_start
-            saver.epoch_end(
-                training_payload(
-                    config,
-                    splits,
-                    model,
+            return training_payload(
+                config, splits, model, optimizer, scheduler, stopper, history, elapsed, ended, why,
+                position,
+            )  # fmt: skip
+
+        position = saved.position if saved is not None else None
+        first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
+        with interrupted_runs(saver, config, history, stopper):
+            for epoch in range(first_epoch, tc.epochs + 1):
+                lr = optimizer.param_groups[0]["lr"]
+                resumed = position if epoch == first_epoch else None  # part-way through
+                totals = EpochTotals(device, lr, resumed, counted=context.is_main)
+
+                def on_batch(i: int, loss: float, speed: float, e=epoch, t=totals) -> None:
+                    emit(BatchEvent(e, i + 1, steps, loss, speed))
+                    saver.batch_end(lambda: checkpoint(position=t.position(e)))
+
+                stats = train_one_epoch(
+                    network,
+                    epoch_batches(config, splits, epoch, device, context, skip=totals.batches),
                     optimizer,
-                    scheduler,
-                    stopper,
-                    history,
-                    elapsed,
-                    outcome,
-                    reason,
-                ),
-                stopper.improved,
-            )
-            emit(EpochEvent.of(history[-1], tc, stopper))
-            if stop:
-                break
-    distributed.barrier(context)  # best.pt is on disk before any rank reads it back
-    test = score_best(run_dir, splits, stopper, outcome, device, precision, context)
-    metrics = run_metrics(config, history, stopper, outcome, reason, test)
-    metrics.update(
-        wall_s=time.perf_counter() - run_start,
-        device=str(device),
-        precision=precision,
-        train_images=len(splits.train),
-    )
-    saver.finish(metrics)
-    emit(EndEvent(outcome, reason, run_dir, metrics))
-    return FitResult(run_dir, history, outcome, reason, metrics)
+                    device=device,
+                    precision=precision,
+                    scheduler=scheduler,
+                    label_smoothing=tc.label_smoothing,
+                    control=control,
+                    on_batch=on_batch,
+                    context=context,
+                    totals=totals,
+                )
+                if stats.stopped or stats.diverged:
+                    outcome, reason = cut_short(stats, epoch, stopper)
+                    if stats.stopped:  # the batches done are kept
+                        saver.stopped(checkpoint(position=totals.position(epoch)))
+                    break
+                history.append(epoch_row(epoch, stats, totals.lr, splits, score, tc))
+                stop, outcome, reason = decide(stopper, history[-1], tc, context)
+                saver.epoch_end(checkpoint(outcome, reason), stopper.improved)
+                emit(EpochEvent.of(history[-1], tc, stopper))
+                if stop:
+                    break
+        distributed.barrier(context)  # best.pt is on disk before any rank reads it back
+        test = score_best(run_dir, splits, stopper, outcome, device, precision, context)
+        metrics = run_metrics(config, history, stopper, outcome, reason, test)
+        metrics.update(
+            wall_s=time.perf_counter() - run_start,
+            device=str(device),
+            precision=precision,
+            train_images=len(splits.train),
+        )
+        saver.finish(metrics)
+        emit(EndEvent(outcome, reason, run_dir, metrics))
+        return FitResult(run_dir, history, outcome, reason, metrics)
 
 
 # --- the named steps of fit ---------------------------------------------------------------------
@@ -540,6 +676,7 @@ def restore(
     stopper: EarlyStopping,
     saver: ModelCheckpoint,
     config: RunConfig,
+    steps: int,
 ) -> tuple[list[dict], float, Outcome | None, str]:
     """Set up the run's state: fresh for a new run (its config written first), else the saved
     weights, optimizer, schedule, early stopping and random streams. Returns the history, the
@@ -547,10 +684,25 @@ def restore(
     if saved is None:
         saver.start(config)
         return [], 0.0, None, ""
+    if saved.position is not None and saved.position.batch >= steps:
+        raise CheckpointError(
+            f"cannot resume from {run_dir / runs.LAST}: it stopped after batch "
+            f"{saved.position.batch} of an epoch that now has {steps}: the data has changed"
+        )
     saved.restore(model, optimizer, scheduler, stopper, run_dir / runs.LAST)
     history = list(saved.history)
-    saver.recover(history)
+    saver.recover(config, history)
     return history, saved.elapsed_s, saved.outcome, saved.reason or ""
+
+
+def completed_metrics(run_dir: Path, history: list[dict]) -> dict | None:
+    """The ``metrics.json`` of a run that ended and wrote it; None when it is missing, damaged
+    or older than the history (a kill came between the two), so the run's end is redone."""
+    try:
+        metrics = runs.read_metrics(run_dir)
+    except LabError:
+        return None
+    return metrics if metrics.get("epochs_run") == len(history) else None
 
 
 def _emitter(callbacks: tuple[Callback, ...], context: DistContext) -> Callback:
@@ -596,9 +748,15 @@ def score_split(
 
 
 def epoch_batches(
-    config: RunConfig, splits: Splits, epoch: int, device: torch.device, context: DistContext
+    config: RunConfig,
+    splits: Splits,
+    epoch: int,
+    device: torch.device,
+    context: DistContext,
+    skip: int = 0,
 ) -> Batches:
-    """The training batches of one epoch, drawn from the epoch's own generator."""
+    """The training batches of one epoch, drawn from the epoch's own generator; ``skip``
+    leaves out the first ones (those a resumed epoch had done)."""
     return BATCHERS[config.train.pipeline](
         splits.train,
         config.augment,
@@ -608,6 +766,7 @@ def epoch_batches(
         device,
         epoch_generator(config.train.seed, epoch),
         context=context,
+        skip=skip,
     )
 
 

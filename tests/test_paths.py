@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
+from lab.config import DATA_ENV
+from lab.data import CACHE_ENV
 from lab.errors import ConfigError
 from lab.paths import ROOTS_ENV, allowed_roots, resolve_user_path
+from lab.runs import RUNS_ENV
 
 
 @pytest.fixture
@@ -19,12 +23,51 @@ def tree(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_unset_means_no_restriction(tmp_path, monkeypatch):
+@pytest.fixture
+def started(tmp_path, monkeypatch):
+    """No CIFAR_LAB_ROOTS: an app started in work/ with its runs, data and cache elsewhere."""
+    for name in ("work/sub", "runs", "data/train", "cache", "secret"):
+        (tmp_path / name).mkdir(parents=True)
     monkeypatch.delenv(ROOTS_ENV, raising=False)
-    assert allowed_roots() == ()
-    assert resolve_user_path(str(tmp_path / "a" / ".." / "b")) == (tmp_path / "b").resolve()
-    monkeypatch.setenv(ROOTS_ENV, "")
-    assert allowed_roots() == ()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("value", [None, "", os.pathsep])
+def test_unset_means_the_start_folder_and_the_runs_data_and_cache_folders(
+    started, value, monkeypatch
+):
+    if value is not None:
+        monkeypatch.setenv(ROOTS_ENV, value)
+    expected = [started / name for name in ("work", "runs", "data", "cache")]
+    assert allowed_roots() == tuple(path.resolve() for path in expected)
+    for inside in ("work/sub", "runs/new-run", "data/train", "cache"):
+        assert resolve_user_path(str(started / inside)) == (started / inside).resolve()
+    assert resolve_user_path("sub") == (started / "work" / "sub").resolve()
+
+
+@pytest.mark.parametrize("outside", ["/", "/etc", "/etc/passwd", "~", "../secret"])
+def test_unset_no_longer_means_everything(started, outside):
+    with pytest.raises(ConfigError, match="outside the folders this lab may use"):
+        resolve_user_path(outside)
+
+
+def test_the_torchvision_source_adds_no_root(started, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, "cifar10")
+    assert allowed_roots() == tuple(
+        (started / name).resolve() for name in ("work", "runs", "cache")
+    )
+
+
+def test_a_refused_path_says_how_to_widen_the_roots(started):
+    with pytest.raises(ConfigError) as caught:
+        resolve_user_path(str(started / "secret"), what="data folder")
+    message = str(caught.value)
+    assert f"set {ROOTS_ENV}" in message and f"separated by '{os.pathsep}'" in message
+    assert len(message.splitlines()) == 1
 
 
 def test_roots_are_read_resolved_and_split_on_pathsep(tree):
@@ -100,3 +143,12 @@ def test_the_message_names_what_was_typed_and_the_allowed_folders(tree):
     message = str(caught.value)
     assert message.startswith("the runs folder '/etc' is outside")
     assert str((tree / "data").resolve()) in message and str((tree / "runs").resolve()) in message
+
+
+def test_the_app_serves_this_machine_only_unless_told_otherwise():
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    settings = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["server"]["address"] == "localhost"
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "--server.address 0.0.0.0" in readme and ROOTS_ENV in readme

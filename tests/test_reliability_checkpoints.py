@@ -237,3 +237,11 @@ def test_every_load_in_the_lab_is_weights_only():
                 )
                 calls.append((path.name, node.lineno, name, safe))
     assert calls and all(safe for *_, safe in calls), calls
+
+
+@pytest.mark.parametrize("version", [-1, 0, True, False, 1.0, "2"])
+def test_a_format_version_the_lab_never_wrote_is_refused(version, trained, tmp_path):
+    best, _ = trained
+    path = _edited(best, tmp_path, "version", format_version=version)
+    with pytest.raises(CheckpointError, match=re.escape(f"format version {version!r}")):
+        load_model(path)

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -175,7 +176,7 @@ def test_full_disk_stops_the_run_and_keeps_the_previous_checkpoint(
     splits = make_splits(load_dataset(config.data.source), config.data)
     run_dir = runs.create_run_dir(tmp_path / "runs", "full")
     fill_disk_at_epoch(monkeypatch, 3)
-    with pytest.raises(LabError, match="No space left on device.*previous checkpoint is kept"):
+    with pytest.raises(LabError, match="No space left on device.*written before is kept"):
         fit(config, run_dir, splits=splits)
     assert read_checkpoint(run_dir / runs.LAST)["epoch"] == 2
     assert load_model(run_dir / runs.BEST).payload["epoch"] <= 2
@@ -274,3 +275,50 @@ def test_a_nan_loss_stops_before_the_step_touches_the_weights():
     assert stats.diverged and not torch.isfinite(torch.tensor(stats.loss))
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, before[name]), name
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 30 MB filesystem (tmpfs), where a write really runs out of space."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_really_full_disk_ends_the_cli_with_one_line_and_the_run_resumes(
+    tiny_folder, tiny_run, small_disk, tmp_path
+):
+    """On a 30 MB disk left with room for two checkpoints and a half: epoch 1 writes best.pt
+    and last.pt, epoch 2's first write finds no space."""
+    size = (tiny_run / runs.LAST).stat().st_size
+    filler = small_disk / "filler"
+    with filler.open("wb") as handle:  # really allocated: tmpfs counts written pages
+        handle.write(bytes(os.statvfs(small_disk).f_bavail * 4096 - int(2.5 * size)))
+    runs_dir = small_disk / "runs"
+    command = [str(Path(sys.executable).parent / "cifar-lab"), "train", "--data", str(tiny_folder)]
+    command += ["--epochs", "3", "--batch-size", "16", "--width", "0.25", "--val-fraction"]
+    command += ["0.25", "--lr", "0.003", "--runs-dir", str(runs_dir), "--name", "full"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    line = errors[0]
+    assert line.startswith("cifar-lab train: error: ")  # on a line of its own
+    assert f"could not write in {runs_dir / 'full'}" in line and "No space left" in line
+    assert re.search(r"needs about [\d.]+ MB free, [\d.]+ MB are", line), line
+    run_dir = runs_dir / "full"
+    assert read_checkpoint(run_dir / runs.LAST)["epoch"] == 1  # the previous last.pt survives
+    assert temp_files(run_dir) == set()
+
+    filler.unlink()  # space freed: the run resumes where it stopped
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Epoch 2:" in resumed.stdout and "Epoch 1:" not in resumed.stdout
+    assert history_epochs(run_dir) == [1, 2, 3]

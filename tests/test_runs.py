@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
-from lab import runs
+from lab import cli, runs
 from lab.errors import ConfigError, LabError
+from lab.presets import cpu_fast_config
 
 
 @pytest.mark.parametrize(
@@ -62,3 +66,168 @@ def test_history_round_trip(tmp_path):
     frame = runs.read_history(tmp_path)
     assert list(frame.columns) == list(runs.HISTORY_COLUMNS)
     assert frame.loc[0, "train_loss"] == 1.5
+
+
+# --- deleting: only a folder the lab made --------------------------------------------------------
+
+
+def lab_run(runs_dir, name="done"):
+    """A run folder as the lab leaves it, temp file of a write cut short included."""
+    run = runs.create_run_dir(runs_dir, name)
+    for file in (runs.CONFIG, runs.BEST, runs.LAST, runs.HISTORY, runs.METRICS):
+        (run / file).write_text("{}")
+    (run / ".last.pt.k2j4x9.tmp").write_bytes(b"half")
+    return run
+
+
+def test_a_run_folder_the_lab_made_is_deleted(tmp_path):
+    run = lab_run(tmp_path)
+    runs.delete_run(run, tmp_path)
+    assert not run.exists() and tmp_path.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("plant", "message"),
+    [
+        (lambda run: (run / "notes.txt").write_text("mine"), "notes.txt"),
+        (lambda run: (run / "photos").mkdir(), "photos"),
+        (lambda run: (run / runs.CONFIG).unlink(), "no config.json"),
+    ],
+    ids=["a foreign file", "a subfolder", "no config.json"],
+)
+def test_a_folder_with_anything_foreign_is_refused_and_kept_whole(tmp_path, plant, message):
+    run = lab_run(tmp_path, "important")
+    plant(run)
+    before = sorted(p.name for p in run.iterdir())
+    with pytest.raises(LabError, match=f"not a run folder the lab made.*{message}"):
+        runs.delete_run(run, tmp_path)
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_the_issue_repro_important_best_pt_and_notes_survive(tmp_path):
+    important = tmp_path / "important"
+    important.mkdir()
+    (important / runs.BEST).write_bytes(b"weights")
+    (important / "notes.txt").write_text("years of work")
+    with pytest.raises(LabError, match="nothing deleted"):
+        runs.delete_run(important, tmp_path)
+    assert (important / "notes.txt").read_text() == "years of work"
+
+
+def test_links_are_never_followed_out_of_the_runs_folder(tmp_path):
+    runs_dir, outside = tmp_path / "runs", tmp_path / "outside"
+    runs_dir.mkdir()
+    victim = lab_run(outside, "victim")  # looks like a run, but lives elsewhere
+    (runs_dir / "link").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(LabError, match="is a link"):
+        runs.delete_run(runs_dir / "link", runs_dir)
+    run = lab_run(runs_dir, "run")
+    (run / runs.BEST).unlink()
+    (run / runs.BEST).symlink_to(victim / runs.BEST)  # a lab name, but a link
+    with pytest.raises(LabError, match="best.pt is a link"):
+        runs.delete_run(run, runs_dir)
+    assert sorted(p.name for p in victim.iterdir()) == sorted(
+        [runs.CONFIG, runs.BEST, runs.LAST, runs.HISTORY, runs.METRICS, ".last.pt.k2j4x9.tmp"]
+    )
+    assert (run / runs.BEST).is_symlink()
+
+
+def test_only_a_folder_directly_inside_the_runs_folder(tmp_path):
+    nested = lab_run(tmp_path / "a" / "b")
+    with pytest.raises(LabError, match="not a run folder of"):
+        runs.delete_run(nested, tmp_path)
+    assert nested.is_dir()
+
+
+# --- listing: one damaged run never breaks the others --------------------------------------------
+
+
+DAMAGE = {
+    "config.json = [1,2,3]": (runs.CONFIG, "[1,2,3]", "config.json is not a JSON object"),
+    "config.json not JSON": (runs.CONFIG, "{'lr': 1", "config.json is not JSON"),
+    "config.json invalid": (
+        runs.CONFIG,
+        '{"train": {"lr": -1}}',
+        "config.json is invalid: lr must be > 0",
+    ),
+    "history.csv unparsable": (
+        runs.HISTORY,
+        "epoch,train_loss\n1,2.0\n2,1.5,0.3,7,8\n",
+        "history.csv cannot be read",
+    ),
+    "history.csv not numbers": (
+        runs.HISTORY,
+        "epoch,train_loss\n1,low\n",
+        "history.csv: train_loss holds 'low'",
+    ),
+    "history.csv empty": (runs.HISTORY, "", "history.csv cannot be read"),
+    "metrics.json = [1,2]": (runs.METRICS, "[1,2]", "metrics.json is not a JSON object"),
+    'best_val_acc "high"': (
+        runs.METRICS,
+        '{"best_val_acc": "high"}',
+        "metrics.json: best_val_acc is 'high', not a number",
+    ),
+    "epochs_run 2.5": (runs.METRICS, '{"epochs_run": 2.5}', "epochs_run is 2.5, not a whole"),
+}
+
+
+@pytest.fixture
+def listed(tiny_run, tmp_path):
+    """A runs folder with a good run and a copy of it, both finished."""
+    runs_dir = tmp_path / "runs"
+    for name in ("good", "hurt"):
+        shutil.copytree(tiny_run, runs_dir / name)
+    return runs_dir
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_run_is_listed_as_damaged_with_the_reason(listed, damage):
+    file, text, reason = DAMAGE[damage]
+    (listed / "hurt" / file).write_text(text)
+    found = {run.name: run for run in runs.list_runs(listed)}
+    assert set(found) == {"good", "hurt"}
+    assert found["good"].damaged is None and found["good"].epochs == 2
+    hurt = found["hurt"]
+    assert hurt.damaged is not None and reason in hurt.damaged, hurt.damaged
+    assert isinstance(hurt.config, dict) and isinstance(hurt.metrics, dict)
+    if file == runs.CONFIG:
+        assert hurt.config == {}
+    if file == runs.METRICS:
+        assert hurt.metrics == {} and hurt.best_val_acc is None
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_cifar_lab_runs_prints_the_damaged_run_and_the_others(listed, damage, capsys):
+    file, text, reason = DAMAGE[damage]
+    (listed / "hurt" / file).write_text(text)
+    assert cli.main(["runs", "--runs-dir", str(listed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (hurt,) = [line for line in lines if line.startswith("hurt ")]
+    assert "damaged: " in hurt and reason in hurt
+    (good,) = [line for line in lines if line.startswith("good ")]
+    assert "completed 2/2 epochs" in good
+    assert cli.main(["runs", "--runs-dir", str(listed), "--json"]) == 0
+    listing = {run["name"]: run for run in json.loads(capsys.readouterr().out)}
+    assert reason in listing["hurt"]["damaged"] and listing["good"]["damaged"] is None
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_listed(tmp_path):
+    run = runs.create_run_dir(tmp_path, "early")
+    (run / runs.CONFIG).write_text(json.dumps(cpu_fast_config("x").to_dict()))
+    (listed,) = runs.list_runs(tmp_path)
+    assert listed.name == "early" and listed.checkpoint is None and listed.damaged is None
+    (run / runs.LAST).write_bytes(b"x")
+    assert runs.list_runs(tmp_path)[0].checkpoint == run / runs.LAST
+    (run / runs.BEST).write_bytes(b"x")
+    assert runs.list_runs(tmp_path)[0].checkpoint == run / runs.BEST
+
+
+def test_links_and_foreign_folders_are_not_listed(tmp_path):
+    outside = tmp_path / "outside"
+    lab_run(outside, "elsewhere")
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    (runs_dir / "link").symlink_to(outside / "elsewhere", target_is_directory=True)
+    (runs_dir / "photos").mkdir()
+    (runs_dir / "photos" / "cat.jpg").write_bytes(b"x")
+    assert runs.list_runs(runs_dir) == []

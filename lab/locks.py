@@ -1,0 +1,147 @@
+"""One writer per run: a lock file in the run folder, held by the process that trains it.
+
+``RunLock`` takes ``run.lock`` in a run folder with ``fcntl.flock``, which the kernel releases
+when its process ends, however it ends: a lock left behind by a killed process is stale, and
+the next writer takes it over. The file names the holder's process id and host, so a second
+writer is refused at once with a message that says who holds the run. The file is removed
+when the run is released; the holder re-checks after locking that the file it locked is still
+the one in the folder, so a release and a new writer can never both believe they hold it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+
+LOCK = "run.lock"
+# A busy lock is tried again this many times, this far apart, before the writer is refused.
+LOOK_RETRIES = 3
+LOOK_WAIT_S = 0.05
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a run: a process on a host, since a time (seconds since the epoch)."""
+
+    pid: int
+    host: str
+    since: float
+
+    def describe(self) -> str:
+        if self == UNKNOWN:
+            return "another process"
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        return f"process {self.pid} on {self.host} (since {started})"
+
+
+# The holder of a lock whose file does not name it yet (it is being written).
+UNKNOWN = Holder(0, "", 0.0)
+
+
+def _read_holder(fd: int) -> Holder | None:
+    """The holder a lock file names; None when it names none (being written, or damaged)."""
+    try:
+        values = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        return Holder(int(values["pid"]), str(values["host"]), float(values["since"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _open_locked(path: Path) -> int | None:
+    """A descriptor of the lock file at ``path``, flocked; None while another process holds
+    it. Retries when the file it locked was removed or replaced meanwhile, and briefly when
+    the lock is busy: ``holder`` takes it shared for an instant to look."""
+    for attempt in range(LOOK_RETRIES + 1):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if attempt == LOOK_RETRIES:
+                return None
+            time.sleep(LOOK_WAIT_S)
+            continue
+        try:
+            current = os.stat(path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)  # released and removed under us: lock the file now in the folder
+    return None
+
+
+def _refusal(run_dir: Path, found: Holder | None) -> LabError:
+    return LabError(
+        f"run {run_dir.name} is being trained by {(found or UNKNOWN).describe()}: one "
+        "process writes a run at a time; wait for it to end, or stop it first"
+    )
+
+
+def holder(run_dir: Path) -> Holder | None:
+    """Who is training ``run_dir`` right now; None when nobody is (a stale lock file left by
+    a killed process counts as nobody)."""
+    path = Path(run_dir) / LOCK
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(fd) or UNKNOWN
+    finally:
+        os.close(fd)
+    return None
+
+
+def check_free(run_dir: Path) -> None:
+    """Refuse at once, naming the holder, when another process trains ``run_dir``."""
+    found = holder(run_dir)
+    if found is not None:
+        raise _refusal(Path(run_dir), found)
+
+
+class RunLock:
+    """The right to write one run folder, for as long as the ``with`` block lasts.
+
+    ``took_over`` names the holder of a stale lock file that was taken over, if there was one.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK
+        self.fd: int | None = None
+        self.took_over: Holder | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            fd = _open_locked(self.path)
+        except OSError as error:  # a read-only or vanished run folder
+            raise LabError(f"cannot lock {self.run_dir} ({error.strerror or error})") from error
+        if fd is None:
+            raise _refusal(self.run_dir, holder(self.run_dir))
+        self.took_over = _read_holder(fd)
+        mine = Holder(os.getpid(), socket.gethostname(), time.time())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(asdict(mine)).encode("utf-8"), 0)
+        os.fsync(fd)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # still holding the flock: nobody can have taken it
+            os.close(self.fd)
+            self.fd = None
