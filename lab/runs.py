@@ -56,7 +56,13 @@ HISTORY_COLUMNS = tuple(item.name for item in fields(EpochRow))
 MAX_NAME = 64
 # Everything the lab writes in a run folder (the lock of a killed writer included), and the temp
 # files its atomic writes leave behind when a kill interrupts one (see ``lab.io.atomic_write``).
-RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK})
+# The test evaluation of best.pt that fit keeps (lab.stored_evaluation).
+EVALUATION = "evaluation.pt"
+# A subfolder of analysis caches (lab.lenses), each file rebuilt when missing.
+LENSES = "lenses"
+RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK, EVALUATION})
+# The weights a sweep keeps for a smaller patience (lab.sweep): best-p3.pt, best-epoch7.pt.
+SWEEP_CHECKPOINT = re.compile(r"best-(?:p|epoch)\d+\.pt")
 TEMP_FILE = re.compile(
     r"\.(?:" + "|".join(re.escape(name) for name in sorted(RUN_FILES)) + r")\.\w+\.tmp"
 )
@@ -117,9 +123,18 @@ def _foreign_entries(run_dir: Path) -> list[str]:
     of its atomic writes (``.last.pt.k2j4x9.tmp``), and any link or subfolder."""
     foreign = []
     for entry in sorted(os.scandir(run_dir), key=lambda e: e.name):
-        ours = entry.name in RUN_FILES or TEMP_FILE.fullmatch(entry.name)
+        ours = (
+            entry.name in RUN_FILES
+            or TEMP_FILE.fullmatch(entry.name)
+            or SWEEP_CHECKPOINT.fullmatch(entry.name)
+        )
         if entry.is_symlink():
             foreign.append(f"{entry.name} is a link")
+        elif entry.name == LENSES and entry.is_dir(follow_symlinks=False):
+            caches = list(os.scandir(entry.path))
+            foreign += [
+                f"{LENSES}/{c.name}" for c in caches if not c.is_file(follow_symlinks=False)
+            ]
         elif not ours or not entry.is_file(follow_symlinks=False):
             foreign.append(entry.name)
     return foreign
@@ -152,6 +167,10 @@ def delete_run(run_dir: Path, runs_dir: Path) -> None:
             f"{run_dir} is not a run folder the lab made ({', '.join(problems[:5])}): "
             "nothing deleted"
         )
+    if (run_dir / LENSES).is_dir():
+        for entry in os.scandir(run_dir / LENSES):
+            os.unlink(entry.path)
+        (run_dir / LENSES).rmdir()
     for entry in os.scandir(run_dir):
         os.unlink(entry.path)
     run_dir.rmdir()

@@ -22,8 +22,8 @@ from lab.data import Dataset, Progress
 from lab.errors import CheckpointError
 from lab.evaluate import Evaluation, evaluate_model
 from lab.io import atomic_save
+from lab.runs import EVALUATION
 
-EVALUATION = "evaluation.pt"
 KIND = "cifar-lab-evaluation"
 FORMAT_VERSION = 1
 

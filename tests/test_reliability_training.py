@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def history_epochs(run_dir: Path) -> list[int]:
-    return pd.read_csv(run_dir / runs.HISTORY)["epoch"].tolist()
+    """The epochs history.csv lists; none when a kill landed before its first write (last.pt
+    holds the history, and a resume writes the file again)."""
+    path = run_dir / runs.HISTORY
+    return pd.read_csv(path)["epoch"].tolist() if path.exists() else []
 
 
 def temp_files(run_dir: Path) -> set[str]:

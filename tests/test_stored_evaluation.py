@@ -13,7 +13,8 @@ from lab.checkpoint import load_model, read_checkpoint
 from lab.data import load_dataset
 from lab.evaluate import evaluate_model
 from lab.io import atomic_save
-from lab.stored_evaluation import EVALUATION, load_evaluation, run_evaluation
+from lab.runs import EVALUATION
+from lab.stored_evaluation import load_evaluation, run_evaluation
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from lab.data import Dataset, Progress
 from lab.errors import CheckpointError, ConfigError
 from lab.evaluate import network_inputs
 from lab.io import atomic_save
+from lab.runs import LENSES
 
 # Test images a sampled analysis looks at by default: enough for every class to show its
 # variety, few enough for a CPU to pass them through the network in seconds.
@@ -32,7 +33,6 @@ DEFAULT_SAMPLE = 2000
 SAMPLE_SEED = 0
 # Bump when the layout of a cache file changes, so old caches are recomputed, not misread.
 CACHE_FORMAT = 1
-CACHE_FOLDER = "lenses"
 
 # What a hook keeps of a layer's call: (inputs, output) -> a (N, ...) tensor per image.
 Reduce = Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor]
@@ -147,7 +147,7 @@ class SampleCache:
         indices: np.ndarray,
         enabled: bool = True,
     ) -> None:
-        self.path = loaded.path.parent / CACHE_FOLDER / f"{loaded.path.stem}.{kind}.pt"
+        self.path = loaded.path.parent / LENSES / f"{loaded.path.stem}.{kind}.pt"
         self.key = _key(loaded, dataset, indices) if enabled else None
 
     def read(self) -> dict[str, np.ndarray] | None:

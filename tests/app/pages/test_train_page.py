@@ -154,7 +154,7 @@ def test_a_refused_start_is_reported_until_the_form_changes(with_data, empty_run
     empty_runs.write_text("a file where the runs folder should be")
     at = open_page(nav.TRAIN)
     button(at, "Start").click().run()
-    assert len(at.error) == 1 and "cannot create a run folder" in at.error[0].value
+    assert len(at.error) == 1 and "is a file, not a folder" in at.error[0].value
     at.run()
     assert len(at.error) == 1
     at.slider(key=FORM.key("epochs")).set_value(3).run()
