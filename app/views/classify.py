@@ -4,7 +4,6 @@ random test image, how one result is drawn, and its Grad-CAM explanation."""
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +20,8 @@ from lab.data import Dataset
 from lab.errors import LabError
 from lab.lenses import insight
 from lab.predict import Prediction, network_view, open_image, predict_images, preprocess_image
-from lab.runs import sanitize_name
+from lab.uploads import upload_store
 
-# Uploaded checkpoints are kept here under their content hash, so the same upload maps to the
-# same path (and modification time) and its loaded model is reused from the cache.
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "cifar-lab-uploads"
 TOP_K = 5
 
 
@@ -41,16 +37,10 @@ class Classified:
 
 
 def stored_upload(name: str, data: bytes) -> Path:
-    """Write an uploaded checkpoint to a stable path named after its content."""
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".pt", ".pth") else ".pt"
-    path = UPLOAD_DIR / f"{digest}-{sanitize_name(Path(name).stem)}{suffix}"
-    if not path.exists():
-        UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_bytes(data)
-        partial.replace(path)
-    return path
+    """An uploaded checkpoint in the process's private upload folder (``lab.uploads``): named by
+    its content, so the same upload maps to the same path and its loaded model is reused from
+    the cache; called on every rerun, so the content is checked against its hash each time."""
+    return upload_store().save(name, data)
 
 
 def network_input(loaded: LoadedModel, image: Image.Image) -> np.ndarray:

@@ -63,9 +63,7 @@ def test_a_page_opened_by_its_address_still_gets_the_router_and_sidebar(with_dat
     assert "No training job in this tab" in texts(at)
 
 
-def test_a_typed_folder_in_the_sidebar_is_used(
-    without_data, tiny_folder, empty_runs, monkeypatch
-):
+def test_a_typed_folder_in_the_sidebar_is_used(without_data, tiny_folder, empty_runs, monkeypatch):
     # A folder outside the start folder is allowed only inside the configured roots.
     monkeypatch.setenv("CIFAR_LAB_ROOTS", str(tiny_folder.parent))
     at = open_page(nav.DATASET)

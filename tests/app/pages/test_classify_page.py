@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import stat
 
 import pytest
 from app_helpers import button, open_page, texts
@@ -15,6 +17,7 @@ from lab import cli, runs
 from lab.checkpoint import load_model
 from lab.lenses import insight
 from lab.predict import open_image, predict_images
+from lab.uploads import upload_store
 
 
 def top1_on_page(at) -> list[str]:
@@ -71,6 +74,12 @@ def test_an_uploaded_checkpoint_classifies_like_the_cli(with_data, with_runs, ca
     at.run()
     assert not at.exception, at.exception[0].message
     assert top1_on_page(at) == [cli_top1(checkpoint, image, capsys) for image in images]
+    # The upload lives in the process's private folder (mode 0700), named by its content,
+    # never in a shared, predictable one.
+    private = upload_store().folder
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert (private / f"{digest}.pt").read_bytes() == checkpoint.read_bytes()
 
 
 def test_a_broken_image_is_refused_and_the_others_classified(with_data, with_runs):
