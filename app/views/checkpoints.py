@@ -36,6 +36,8 @@ def run_status(run: RunInfo) -> str:
     training = job_manager().job_for_run(run.path)
     if training is not None and training.active:
         return training.state
+    if run.damaged:
+        return f"damaged: {run.damaged}"
     if run.metrics.get("reason"):
         return run.metrics["reason"]
     return "interrupted (can resume)"
@@ -86,7 +88,9 @@ def best_run(found: list[RunInfo]) -> str | None:
 def histories(found: list[RunInfo], names: list[str]) -> pd.DataFrame:
     """The epoch histories of the named runs in one frame, with a ``run`` column."""
     frames = [
-        runs.read_history(run.path).assign(run=run.name) for run in found if run.name in names
+        runs.read_history(run.path).assign(run=run.name)
+        for run in found
+        if run.name in names and not run.damaged
     ]
     frames = [frame for frame in frames if not frame.empty]
     if not frames:

@@ -43,6 +43,9 @@ def _test_picture(dataset: Dataset, index: int) -> Image.Image:
 
 def training_dynamics(run: RunInfo) -> None:
     """The patience what-if and the generalisation gap of a run's recorded history."""
+    if run.damaged:
+        st.caption(f"This run is damaged ({run.damaged}): its history cannot be shown.")
+        return
     history = runs.read_history(run.path)
     if history.empty:
         st.caption("This run recorded no finished epoch yet.")

@@ -199,3 +199,24 @@ def test_a_stopped_run_offers_resume_and_a_finished_one_does_not(with_data, with
     button(at, "Resume training").click().run()
     assert not at.exception, at.exception[0].message
     assert "Resuming tiny-stopped" in texts(at)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        (runs.CONFIG, "[1, 2, 3]"),
+        (runs.METRICS, "[1, 2]"),
+        (runs.METRICS, '{"best_val_acc": "high"}'),
+        (runs.HISTORY, "epoch,train_loss\n1,\n\x00\x01garbage"),
+    ],
+)
+def test_a_damaged_run_is_listed_as_damaged_and_the_page_still_works(
+    with_data, with_runs, name, content
+):
+    (with_runs / "tiny-a" / name).write_text(content)
+    at = open_page(nav.CHECKPOINTS)
+    assert not at.exception, at.exception[0].message
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert set(table.index) == {"tiny-a", "tiny-b"}  # everything else still works
+    assert table.loc["tiny-a", "status"].startswith(f"damaged: {name}")
+    assert not table.loc["tiny-b", "status"].startswith("damaged")
