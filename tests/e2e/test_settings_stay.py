@@ -105,6 +105,11 @@ def test_settings_survive_page_switches_while_a_run_is_active(page):
         button(page, "Stop").click()
     wait_until(lambda: metric(page, "State") == "Stopped", PAGE_TIMEOUT_S, "the run to stop")
     wait_settled(page)
-    # Once it has ended the form is the user's again, with their last settings.
-    assert train_form(page) == tiny_form(locked=False)
+    # Once it has ended the form is the user's again, with their last settings: within one
+    # poll of the live view, which reruns the page when the run stops being active.
+    wait_until(
+        lambda: train_form(page) == tiny_form(locked=False),
+        PAGE_TIMEOUT_S,
+        "the form to show the user's settings, unlocked",
+    )
     assert_no_exception(page, "the Train page after the run")
