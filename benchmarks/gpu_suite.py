@@ -58,7 +58,9 @@ def shrink(splits: Splits, images: int) -> Splits:
 
 
 def notebook_run(source: str, device: torch.device, smoke: bool) -> dict:
-    config = preset_config("notebook", source)
+    # Checkpoints after every epoch only: the notebook network's checkpoint (weights and Adam
+    # state) is about 700 MB, and writing it each minute inside epochs is not what is timed.
+    config = preset_config("notebook", source).with_overrides(train={"checkpoint_every_s": 86400.0})
     if smoke:
         config = config.with_overrides(augment={"resize": SMOKE_RESIZE}, train={"epochs": 2})
     start = time.perf_counter()
