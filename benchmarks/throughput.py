@@ -49,7 +49,7 @@ class NotebookDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def notebook_steps(dataset, device: torch.device):
+def notebook_steps(dataset, device: torch.device, batch_size: int = 64):
     """Generator of timed notebook training steps (each yields the images it trained on)."""
     mean, std = dataset.mean, dataset.std
     train_augment = transforms.Compose(
@@ -63,7 +63,7 @@ def notebook_steps(dataset, device: torch.device):
     )
     loader = DataLoader(
         NotebookDataset(dataset.train.images, dataset.train.labels, train_augment),
-        batch_size=64,
+        batch_size=batch_size,
         shuffle=True,
     )
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def lab_step(model, optimizer, x, y, device: torch.device, precision: str) -> in
     return len(y)
 
 
-def lab_steps(dataset, device: torch.device):
+def lab_steps(dataset, device: torch.device, batch_size: int = 64):
     """Generator of timed lab-engine training steps on the same recipe."""
     augment = AugmentConfig(resize=227, hflip_p=0.5, rotation=15.0)
     precision = resolve_precision("auto", device)
@@ -107,19 +107,20 @@ def lab_steps(dataset, device: torch.device):
     generator = torch.Generator().manual_seed(0)
     while True:
         batches = fast_batches(
-            dataset.train, augment, dataset.mean, dataset.std, 64, device, generator
+            dataset.train, augment, dataset.mean, dataset.std, batch_size, device, generator
         )
         for x, y in batches:
             yield lab_step(model, optimizer, x, y, device, precision)
 
 
-def model_only_steps(device: torch.device):
+def model_only_steps(device: torch.device, batch_size: int = 64):
     """The lab's training step on one fixed, already-augmented batch: the ceiling the data
     pipeline could reach if it cost nothing (where the remaining time goes)."""
     precision = resolve_precision("auto", device)
     model, optimizer = lab_model(device)
-    x = torch.randn(64, 3, 227, 227, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (64,), device=device)
+    x = torch.randn(batch_size, 3, 227, 227, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,), device=device)
     while True:
         yield lab_step(model, optimizer, x, y, device, precision)
 
@@ -134,6 +135,28 @@ def timed(steps, count: int, device: torch.device) -> tuple[int, float]:
     return images, time.perf_counter() - start
 
 
+def compare(
+    dataset, device: torch.device, steps: int, rounds: int, warmup: int, batch_size: int = 64
+) -> dict[str, float]:
+    """Images/s of the notebook pipeline, the lab engine and the model step alone, each timed
+    over ``steps`` steps per round after ``warmup`` untimed ones."""
+    sides = {
+        "notebook": notebook_steps(dataset, device, batch_size),
+        "lab": lab_steps(dataset, device, batch_size),
+        "model": model_only_steps(device, batch_size),
+    }
+    for side in sides.values():
+        timed(side, warmup, device)
+    totals = {name: [0, 0.0] for name in sides}
+    for round_index in range(rounds):
+        for name, side in sides.items():
+            images, seconds = timed(side, steps, device)
+            totals[name][0] += images
+            totals[name][1] += seconds
+            print(f"round {round_index + 1} {name:>8}: {images / seconds:7.1f} images/s")
+    return {name: images / seconds for name, (images, seconds) in totals.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round and side")
@@ -145,21 +168,7 @@ def main() -> None:
     device = pick_device(args.device)
     print(f"machine: {machine()}")
     dataset = load_dataset(data_source())
-    sides = {
-        "notebook": notebook_steps(dataset, device),
-        "lab": lab_steps(dataset, device),
-        "model": model_only_steps(device),
-    }
-    for steps in sides.values():
-        timed(steps, args.warmup, device)
-    totals = {name: [0, 0.0] for name in sides}
-    for round_index in range(args.rounds):
-        for name, steps in sides.items():
-            images, seconds = timed(steps, args.steps, device)
-            totals[name][0] += images
-            totals[name][1] += seconds
-            print(f"round {round_index + 1} {name:>8}: {images / seconds:7.1f} images/s")
-    rates = {name: images / seconds for name, (images, seconds) in totals.items()}
+    rates = compare(dataset, device, args.steps, args.rounds, args.warmup)
     print(f"notebook pipeline: {rates['notebook']:.1f} images/s (fp32, PIL, DataLoader)")
     print(f"lab engine:        {rates['lab']:.1f} images/s ({resolve_precision('auto', device)})")
     print(

@@ -10,10 +10,13 @@ reads one file instead of decoding 60,000 JPEGs.
 from __future__ import annotations
 
 import hashlib
+import math
+import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +51,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".
 SPLITS = ("train", "test")
 # Bump when the cache file layout changes so stale caches are rebuilt, not misread.
 CACHE_FORMAT = 1
+# Files a decoding worker is handed at a time: a few hundred 32 px images make the cost of
+# passing them between processes small.
+DECODE_CHUNK = 500
 
 Progress = Callable[[int, int], None]
 
@@ -224,6 +230,21 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
+def _decoder_pool(chunks: int) -> Executor:
+    """Workers for decoding, one per core (no more than there are chunks).
+
+    Decoding a 32 px image is mostly Python work under the GIL (open, parse, convert), so
+    threads barely overlap and processes are what use the cores. They are forked, which starts
+    them at once (a spawned process spends seconds importing torch before its first image);
+    but forking a process that runs other threads (the app loads data from one) can deadlock
+    the child, so such a process decodes in threads instead.
+    """
+    workers = max(1, min(os.cpu_count() or 1, chunks))
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(workers)
+
+
 def _load_image_folder(root: Path, cache_dir: Path, progress: Progress | None) -> dict:
     classes, files = _scan_image_folder(root)
     cache_file = cache_dir / f"folder-{_fingerprint(root, files)}.pt"
@@ -233,11 +254,11 @@ def _load_image_folder(root: Path, cache_dir: Path, progress: Progress | None) -
     total = sum(len(v) for v in files.values())
     done = 0
     arrays: dict[str, list[np.ndarray]] = {}
-    # PIL releases the GIL while decoding, so two threads use both cores.
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    with _decoder_pool(math.ceil(total / DECODE_CHUNK)) as pool:
         for split in SPLITS:
             arrays[split] = []
-            for array in pool.map(_decode, [f.path for f in files[split]], chunksize=256):
+            paths = [f.path for f in files[split]]
+            for array in pool.map(_decode, paths, chunksize=DECODE_CHUNK):
                 arrays[split].append(array)
                 done += 1
                 if progress is not None and (done % 1000 == 0 or done == total):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lab.config import AugmentConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 from lab.errors import ConfigError
 
-PRESET_NAMES = ("notebook", "cpu-fast")
+PRESET_NAMES = ("notebook", "cpu-fast", "cpu-5min", "cpu-1min")
 
 
 def notebook_config(source: str | None = None) -> RunConfig:
@@ -57,7 +57,69 @@ def cpu_fast_config(source: str | None = None) -> RunConfig:
     )
 
 
-PRESETS = {"notebook": notebook_config, "cpu-fast": cpu_fast_config}
+def _whitened_config(
+    source: str | None, *, preset: str, width: float, epochs: int, batch_size: int, lr: float
+) -> RunConfig:
+    """The recipe of the fastest CIFAR-10 trainers (airbench) on an AlexNet-family network.
+
+    alexnet_whitened (a frozen patch-whitening first layer, BatchNorm without scales, identity-
+    initialised convolutions, a global max-pool head); flip and 2 px translation; Nesterov SGD
+    at a high peak rate on a one-cycle schedule, BatchNorm shifts at 64x the rate, weight decay
+    and label smoothing 0.2, big batches, no dropout; test-time flip averaging. Early stopping
+    never triggers (patience is the whole run), as the schedule is sized to end at its best;
+    the best epoch is still chosen on a validation split, held to 4% of the images so the
+    network trains on 48,000.
+    """
+    data = (
+        DataConfig(val_fraction=0.04) if source is None else DataConfig(source, val_fraction=0.04)
+    )
+    return RunConfig(
+        data=data,
+        augment=AugmentConfig(hflip_p=0.5, translate=2),
+        model=ModelConfig("alexnet_whitened", width=width, dropout=0.0),
+        train=TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer="sgd",
+            lr=lr,
+            weight_decay=WHITENED_WEIGHT_DECAY,
+            schedule="onecycle",
+            label_smoothing=0.2,
+            tta_flip=True,
+            patience=epochs,
+            monitor="val_acc",
+        ),
+        preset=preset,
+    )
+
+
+# airbench's weight decay (0.0153 per 1024 images, decoupled from its rate) in PyTorch's
+# convention, where SGD multiplies the decay by the learning rate.
+WHITENED_WEIGHT_DECAY = 1.3e-3
+
+
+def cpu_5min_config(source: str | None = None) -> RunConfig:
+    """The notebook's 83% on two CPU cores in minutes (``_whitened_config``): three-quarter
+    width (about 120 MFLOP per image), four epochs of 48,000 images in batches of 512."""
+    return _whitened_config(
+        source, preset="cpu-5min", width=0.75, epochs=4, batch_size=512, lr=0.75
+    )
+
+
+def cpu_1min_config(source: str | None = None) -> RunConfig:
+    """A whole run in about a minute on two CPU cores, for sweeps (``_whitened_config``):
+    quarter width (about 18 MFLOP per image), two epochs in batches of 256."""
+    return _whitened_config(
+        source, preset="cpu-1min", width=0.25, epochs=2, batch_size=256, lr=0.375
+    )
+
+
+PRESETS = {
+    "notebook": notebook_config,
+    "cpu-fast": cpu_fast_config,
+    "cpu-5min": cpu_5min_config,
+    "cpu-1min": cpu_1min_config,
+}
 
 
 def preset_config(name: str, source: str | None = None) -> RunConfig:

@@ -101,7 +101,9 @@ def test_choosing_a_model_sets_the_size_it_needs_and_resets_what_does_not_apply(
 
 
 def test_a_setting_for_another_model_is_refused_not_ignored():
-    with pytest.raises(ConfigError, match="width applies to alexnet_cifar only") as error:
+    with pytest.raises(
+        ConfigError, match="width applies to alexnet_cifar, alexnet_whitened only"
+    ) as error:
         notebook_config("tiny").with_settings({"width": 0.5})
     assert error.value.setting == "width"
     # Its default says nothing, so a form that shows every control may pass it.

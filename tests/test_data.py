@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from lab import data
 from lab.config import DATA_ENV, DataConfig, default_source
 from lab.data import channel_stats, class_counts, load_dataset, make_splits
 from lab.errors import ConfigError, DataError
@@ -175,3 +177,27 @@ def test_source_path_may_use_a_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert len(load_dataset("~/data", cache_dir=tmp_path / "cache").train) == 6
     assert Path("~/data").expanduser() == tmp_path / "data"
+
+
+def test_decoding_in_processes_gives_what_threads_give(tmp_path, monkeypatch):
+    """Chunks of 20 files make the tiny folder's 96 images a job for two processes; the same
+    folder loaded from a second thread (which decodes in threads) must match exactly."""
+    monkeypatch.setattr(data, "DECODE_CHUNK", 20)
+    folder = make_image_folder(tmp_path / "images")
+    in_processes = load_dataset(folder, cache_dir=tmp_path / "cache-processes")
+    with ThreadPoolExecutor(1) as thread:
+        in_threads = thread.submit(
+            load_dataset, folder, cache_dir=tmp_path / "cache-threads"
+        ).result()
+    assert torch.equal(in_processes.train.images, in_threads.train.images)
+    assert torch.equal(in_processes.test.labels, in_threads.test.labels)
+    assert in_processes.mean == in_threads.mean
+
+
+def test_an_unreadable_image_decoded_in_a_process_names_its_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DECODE_CHUNK", 20)
+    folder = make_image_folder(tmp_path / "images")
+    broken = folder / "train" / TINY_CLASSES[1] / "0003.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(DataError, match="0003.png"):
+        load_dataset(folder, cache_dir=tmp_path / "cache")

@@ -7,7 +7,7 @@ import torch
 
 from lab.config import ModelConfig, check_input_size
 from lab.errors import ConfigError
-from lab.models import build_model, summarize
+from lab.models import build_model, init_whitening, summarize
 
 # The notebook's nn.Sequential indices: conv and BatchNorm layers in `features`, the three
 # Linear layers in `classifier`.
@@ -77,3 +77,38 @@ def test_too_small_input_is_explained():
 def test_model_config_rejects_bad_values(kwargs):
     with pytest.raises(ConfigError):
         ModelConfig(**kwargs)
+
+
+def test_alexnet_whitened_is_five_conv_layers_with_batchnorm_relu_pools_and_a_linear_head():
+    model = build_model(ModelConfig("alexnet_whitened", width=0.5, dropout=0.0)).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        assert model(torch.randn(1, 3, 9, 9)).shape == (1, 10)  # its smallest input
+    layers = list(model.features)
+    convs = [m for m in layers if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [24, 32, 128, 128, 128]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in layers) == 5
+    assert sum(isinstance(m, torch.nn.ReLU) for m in layers) == 5
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in layers) == 3
+    assert [type(m) for m in model.classifier][-1] is torch.nn.Linear
+    # The stem is fixed and BatchNorm learns shifts only: neither is handed to the optimizer.
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert "features.0.weight" in frozen and "features.1.weight" in frozen
+    assert "features.1.bias" not in frozen
+
+
+def test_whitening_stem_decorrelates_the_patches_it_was_computed_from():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("alexnet_whitened", width=0.25))
+    # Correlated channels, like the colours of real images.
+    base = torch.randn(64, 1, 16, 16)
+    images = torch.cat([base, 0.8 * base + 0.2 * torch.randn_like(base), -base], dim=1)
+    init_whitening(model, images)
+    stem = model.features[0]
+    out = torch.nn.functional.conv2d(images, stem.weight)
+    half = out[:, : stem.out_channels // 2].permute(0, 2, 3, 1).reshape(-1, stem.out_channels // 2)
+    covariance = half.T @ half / len(half)
+    off_diagonal = covariance - torch.diag(covariance.diag())
+    assert off_diagonal.abs().max() < 1e-3
+    # The second half of the filters are the negatives of the first (ReLU keeps both signs).
+    assert torch.equal(stem.weight[12:], -stem.weight[:12])

@@ -54,8 +54,14 @@ BAD_FLAGS = [
     (["--monitor", "val_acc", "--val-fraction", "0"], "needs a validation split"),
 ]
 USAGE_ERRORS = [
-    (["--preset", "nope"], "invalid choice: 'nope' (choose from 'notebook', 'cpu-fast')"),
-    (["--model", "resnet"], "invalid choice: 'resnet' (choose from 'alexnet', 'alexnet_cifar')"),
+    (
+        ["--preset", "nope"],
+        "invalid choice: 'nope' (choose from 'notebook', 'cpu-fast', 'cpu-5min', 'cpu-1min')",
+    ),
+    (
+        ["--model", "resnet"],
+        "invalid choice: 'resnet' (choose from 'alexnet', 'alexnet_cifar', 'alexnet_whitened')",
+    ),
     (["--monitor", "accuracy"], "invalid choice: 'accuracy'"),
     (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
     (["--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
@@ -189,7 +195,7 @@ def test_any_preset_name_is_a_preset_or_a_config_error(name):
     try:
         config = preset_config(name, "x")
     except ConfigError as error:
-        assert "choose one of notebook, cpu-fast" in str(error)
+        assert "choose one of notebook, cpu-fast, cpu-5min, cpu-1min" in str(error)
     else:
         assert config.preset == name
 

@@ -10,17 +10,22 @@ import torch
 
 from lab import runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint
-from lab.config import TrainConfig
+from lab.config import ModelConfig, TrainConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
+from lab.models import build_model
 from lab.outcome import Outcome
 from lab.train import (
+    BN_LR_SCALE,
+    SGD_MOMENTUM,
     BatchEvent,
     EndEvent,
     EpochEvent,
     TrainControl,
     fast_batches,
     fit,
+    init_from_data,
+    make_optimizer,
     make_scheduler,
     usable_batch_size,
 )
@@ -227,6 +232,7 @@ def test_onecycle_warms_up_then_decays_to_zero():
         ({"patience": -1}, "patience"),
         ({"monitor": "accuracy"}, "val_acc"),
         ({"schedule": "cosine"}, "onecycle"),
+        ({"optimizer": "lamb"}, "adam, sgd"),
         ({"pipeline": "gpu"}, "reference"),
         ({"label_smoothing": 0.9}, "label_smoothing"),
     ],
@@ -234,3 +240,29 @@ def test_onecycle_warms_up_then_decays_to_zero():
 def test_train_config_rejects_bad_values_naming_valid_ones(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_sgd_is_nesterov_with_batchnorm_shifts_at_a_higher_rate():
+    model = build_model(ModelConfig("alexnet_whitened", width=0.25))
+    config = TrainConfig(optimizer="sgd", lr=0.5, weight_decay=1e-3)
+    optimizer = make_optimizer(model, config, torch.device("cpu"))
+    assert isinstance(optimizer, torch.optim.SGD)
+    weights, shifts = optimizer.param_groups
+    assert weights["nesterov"] and weights["momentum"] == SGD_MOMENTUM
+    assert weights["lr"] == 0.5 and shifts["lr"] == 0.5 * BN_LR_SCALE
+    # Each step shrinks the shifts as much as the other weights: lr * weight_decay is equal.
+    assert shifts["lr"] * shifts["weight_decay"] == pytest.approx(0.5 * 1e-3)
+    handed = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert id(model.features[0].weight) not in handed  # the frozen stem
+
+
+def test_whitened_run_learns_and_keeps_its_stem_fixed(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=3, optimizer="sgd", lr=0.2, batch_size=16)
+    config = config.with_settings({"model": "alexnet_whitened", "width": 0.25})
+    result, _ = run_fit(tmp_path, config)
+    assert result.metrics["test_acc"] > 0.6  # three easy classes: chance is 0.33
+    best = read_checkpoint(result.run_dir / "best.pt")["model"]
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    fresh = build_model(config.model, num_classes=3)
+    init_from_data(fresh, config, splits)
+    assert torch.equal(best["features.0.weight"], fresh.features[0].weight)
