@@ -48,5 +48,5 @@ view.first_layer_filters(checkpoint, loaded)
 st.subheader("What a channel responds to", anchor=False)
 view.channel_responses(checkpoint, source.data_source(), dataset, layer)
 
-st.subheader("Which pixels made the class: four attributions", anchor=False)
+st.subheader("Which pixels made the class", anchor=False)
 view.attribution_grid(checkpoint, loaded, picture)

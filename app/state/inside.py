@@ -1,6 +1,7 @@
 """The Inside page's state: the checkpoint looked into (a run and which of its files), the image
 (a test image, an upload or a photo), the layer and number of feature maps shown, the channel
-whose strongest test images are shown, and the class the attributions explain."""
+whose strongest test images are shown, and the attribution methods shown with the class they
+explain."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ PICKS = Store(
         "maps": DEFAULT_MAPS,
         "ranked": (),  # the checkpoints whose test images this session asked to rank
         "target": "",  # "" = the predicted class
+        "methods": ["gradcam"],  # the attribution methods shown, keys of METHODS
     },
 )
 # The channel picked in each layer is kept as "channel_<layer>" ("channel_conv2"), set the first

@@ -54,6 +54,8 @@ FILTER_SIDE = 384
 FILTER_COLUMNS = 8
 # The test images shown for one channel.
 TOP_IMAGES = 8
+# White pixels left and right of each picture of a row, so neighbours do not touch.
+MARGIN = 3
 
 
 # --- what to look into --------------------------------------------------------------------------
@@ -177,21 +179,36 @@ def ranking(checkpoint: Path, source: str, dataset: Dataset) -> ChannelActivatio
     return _ranking(*_version(checkpoint), source, data_store().generation(source), dataset)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _attributions(
-    checkpoint: str, mtime_ns: int, image: str, target: str | None, _picture: Image.Image
-) -> list[Explanation]:
+@st.cache_data(show_spinner=False, max_entries=128)
+def _attribution(
+    checkpoint: str,
+    mtime_ns: int,
+    image: str,
+    method: str,
+    target: str | None,
+    _picture: Image.Image,
+) -> Explanation:
     loaded, lock = _model(checkpoint, mtime_ns)
     with lock:
-        return [explain(loaded, [_picture], key, target)[0] for key in METHODS]
+        (explanation,) = explain(loaded, [_picture], method, target)
+    return explanation
 
 
-def attributions(checkpoint: Path, picture: Image.Image, target: str | None) -> list[Explanation]:
-    """Every method of ``lab.lenses.attribution.METHODS`` on one image, in that order."""
-    return _attributions(*_version(checkpoint), image_key(picture), target, picture)
+def attribution(
+    checkpoint: Path, picture: Image.Image, method: str, target: str | None
+) -> Explanation:
+    """One method of ``lab.lenses.attribution.METHODS`` on one image, once per checkpoint
+    version, image, method and class."""
+    return _attribution(*_version(checkpoint), image_key(picture), method, target, picture)
 
 
 # --- the sections -------------------------------------------------------------------------------
+
+
+def spaced(picture: np.ndarray) -> np.ndarray:
+    """A picture of a row (grey or RGB) with ``MARGIN`` white columns on either side."""
+    sides = ((0, 0), (MARGIN, MARGIN)) + ((0, 0),) * (picture.ndim - 2)
+    return np.pad(picture, sides, constant_values=255)
 
 
 def path_table(path: ImagePath) -> pd.DataFrame:
@@ -209,10 +226,11 @@ def image_path(name: str, picture: Image.Image, inside: InsideView) -> None:
     """The image as given and as the network sees it, beside its path through the layers."""
     seen, steps = st.columns([1, 3])
     seen.image(upscale(inside.picture, PICTURE_SIDE), caption=f"{name}, as the network sees it")
-    if max(picture.size) > inside.picture.shape[0]:
+    side = inside.picture.shape[0]
+    if picture.size != (side, side):
         seen.caption(
-            f"Shrunk from {picture.size[0]} x {picture.size[1]} px to "
-            f"{inside.picture.shape[1]} px, the size the network was trained on."
+            f"Resized from {picture.size[0]} x {picture.size[1]} px to {side} px, the size "
+            "the network was trained on."
         )
     steps.markdown(f"**{inside.path.summary}**")
     steps.table(path_table(inside.path).set_index("stage"))
@@ -240,27 +258,28 @@ def layer_choice(inside: InsideView) -> LayerMaps:
 def feature_maps(layer: LayerMaps) -> None:
     """The strongest channels of one convolution as a grid of enlarged grey maps, on one
     brightness scale: white is the strongest activation among them."""
-    channels = layer.maps.shape[0]
-    top = min(channels, MAX_MAPS)
-    count = st.slider(
+    # One range for every layer: a slider whose range changes is a new widget to Streamlit,
+    # which would drop the count set on another layer.
+    wanted = st.slider(
         "Channels shown",
         1,
-        top,
-        help=f"{layer.title} has {channels} channels; they are shown strongest first (highest "
-        "mean activation on this image)",
-        **PICKS.widget("maps", shown=min(PICKS["maps"], top)),
+        MAX_MAPS,
+        help="The channels of the layer with the highest mean activation on this image, "
+        "strongest first (all of them when the layer has fewer)",
+        **PICKS.widget("maps"),
     )
-    shown, maps = layer.strongest(count)
+    channels = layer.maps.shape[0]
+    shown, maps = layer.strongest(min(wanted, channels))
     peak = float(maps.max(initial=0.0))
     st.image(
-        [upscale(map_picture(feature_map, peak), MAP_SIDE) for feature_map in maps],
+        [spaced(upscale(map_picture(feature_map, peak), MAP_SIDE)) for feature_map in maps],
         caption=[f"ch {c} · {layer.means[c]:.2f}" for c in shown],
     )
     height, width = layer.maps.shape[1:]
     st.caption(
-        f"{count} of {channels} maps of {layer.title}, {height} x {width} px each, strongest "
-        "first (the number is the map's mean activation). Bright: where the channel's "
-        "pattern was found; black: nowhere."
+        f"{len(shown)} of {channels} maps of {layer.title}, {height} x {width} px each, "
+        "strongest first (the number is the map's mean activation). Bright: where the "
+        "channel's pattern was found; black: nowhere."
     )
 
 
@@ -314,7 +333,7 @@ def channel_responses(
         return
     top = ranking(checkpoint, source, dataset).top(layer.title, channel, TOP_IMAGES)
     st.image(
-        [upscale(chw_to_hwc(dataset.test.images[int(i)])) for i in top["index"]],
+        [spaced(upscale(chw_to_hwc(dataset.test.images[int(i)]))) for i in top["index"]],
         caption=[f"{row.true} · {row.activation:.2f}" for row in top.itertuples(index=False)],
     )
     st.caption(
@@ -325,20 +344,32 @@ def channel_responses(
 
 
 def attribution_grid(checkpoint: Path, loaded: LoadedModel, picture: Image.Image) -> None:
-    """Every attribution method's map of one image for one class, side by side, each with its
-    plain-words caption."""
+    """The maps of the attribution methods picked (Grad-CAM by default: it is the quickest)
+    for one image and one class, side by side, each with its plain-words caption."""
     target = class_choice(
         st, "Explain the class", loaded.classes, PICKS, "target", "the predicted class"
     )
-    with st.spinner("Computing the attributions ..."):
-        explained = attributions(checkpoint, picture, target)
-    first = explained[0]
-    st.markdown(
-        f"Explaining **{first.target}** ({first.target_probability:.1%}); the network predicts "
-        f"**{first.predicted}** ({first.confidence:.1%}, without test-time flip)."
+    picked = st.segmented_control(
+        "Methods",
+        tuple(METHODS),
+        format_func=lambda key: METHODS[key].title,
+        selection_mode="multi",
+        help="Pick several to compare them side by side",
+        **PICKS.widget("methods"),
     )
-    for column, method, explanation in zip(
-        st.columns(len(METHODS)), METHODS.values(), explained, strict=True
-    ):
+    summary = st.empty()
+    explanation = None
+    shown = [method for key, method in METHODS.items() if key in picked]
+    for column, method in zip(st.columns(len(METHODS)), shown, strict=False):
+        with column, st.spinner(f"{method.title} ..."):
+            explanation = attribution(checkpoint, picture, method.key, target)
         column.image(upscale(explanation.overlay, PICTURE_SIDE), caption=method.title)
         column.caption(method.caption)
+    if explanation is None:
+        summary.caption("Pick a method above to see where the network found its evidence.")
+        return
+    summary.markdown(
+        f"Explaining **{explanation.target}** ({explanation.target_probability:.1%}); the "
+        f"network predicts **{explanation.predicted}** ({explanation.confidence:.1%}, without "
+        "test-time flip)."
+    )

@@ -77,10 +77,11 @@ def test_the_feature_maps_follow_the_layer_and_count_sliders(inside, with_data, 
     layers = [layer.title for layer in expected.layers]
     assert inside.select_slider(key=PICKS.key("layer")).options == layers
 
-    # conv1 of the tiny model has 8 channels: the default 16 is capped to all 8.
+    # conv1 of the tiny model has 8 channels: all 8 of the 16 asked for are shown.
     conv1 = expected.layer("conv1")
-    assert inside.slider(key=PICKS.key("maps")).value == conv1.maps.shape[0] == 8
+    assert inside.slider(key=PICKS.key("maps")).value == 16
     assert images_captioned(inside, r"ch \d+ · ") == map_captions(conv1, 8)
+    assert "8 of 8 maps of conv1, 32 x 32 px each" in texts(inside)
 
     inside.select_slider(key=PICKS.key("layer")).set_value("conv3").run()
     conv3 = expected.layer("conv3")
@@ -126,16 +127,23 @@ def test_the_top_images_of_a_channel_are_the_library_ranking(inside, with_data, 
     assert f"channel {other} of conv2" in texts(inside)
 
 
-def test_the_four_attributions_come_with_their_captions(inside):
-    titles = [method.title for method in METHODS.values()]
-    assert [shown for shown in captions(inside) if shown and shown[0] in titles] == [
-        [title] for title in titles
-    ]
+def test_the_attributions_picked_come_with_their_captions(inside):
+    def shown_methods() -> list[str]:
+        titles = {method.title for method in METHODS.values()}
+        return [shown[0] for shown in captions(inside) if shown and shown[0] in titles]
+
+    assert shown_methods() == ["Grad-CAM"]  # the quickest, by default
+    assert METHODS["gradcam"].caption in texts(inside)
+    inside.segmented_control(key=PICKS.key("methods")).set_value(list(METHODS)).run()
+    assert not inside.exception, inside.exception[0].message
+    assert shown_methods() == [method.title for method in METHODS.values()]
     for method in METHODS.values():
         assert method.caption in texts(inside)
     inside.selectbox(key=PICKS.key("target")).set_value("square").run()
     assert not inside.exception, inside.exception[0].message
     assert "Explaining **square**" in texts(inside)
+    inside.segmented_control(key=PICKS.key("methods")).set_value([]).run()
+    assert shown_methods() == [] and "Pick a method above" in texts(inside)
 
 
 def test_an_uploaded_image_and_a_photo_are_looked_into(inside, with_data, with_runs):
@@ -158,7 +166,7 @@ def test_an_uploaded_image_and_a_photo_are_looked_into(inside, with_data, with_r
     inside.run()
     assert not inside.exception, inside.exception[0].message
     assert images_captioned(inside, "photo.jpg") == ["photo.jpg, as the network sees it"]
-    assert "Shrunk from 640 x 480 px to 32 px" in texts(inside)
+    assert "Resized from 640 x 480 px to 32 px" in texts(inside)
 
 
 def test_a_file_that_is_no_picture_is_refused_in_a_sentence(inside):
