@@ -54,6 +54,9 @@ FILTER_SIDE = 384
 FILTER_COLUMNS = 8
 # The test images shown for one channel.
 TOP_IMAGES = 8
+# Streamlit sends pictures as JPEG unless told otherwise, which blurs the edges of enlarged
+# pixels; PNG keeps them sharp (and is smaller for such blocky pictures).
+CRISP = "PNG"
 # White pixels left and right of each picture of a row, so neighbours do not touch.
 MARGIN = 3
 
@@ -225,7 +228,11 @@ def path_table(path: ImagePath) -> pd.DataFrame:
 def image_path(name: str, picture: Image.Image, inside: InsideView) -> None:
     """The image as given and as the network sees it, beside its path through the layers."""
     seen, steps = st.columns([1, 3])
-    seen.image(upscale(inside.picture, PICTURE_SIDE), caption=f"{name}, as the network sees it")
+    seen.image(
+        upscale(inside.picture, PICTURE_SIDE),
+        caption=f"{name}, as the network sees it",
+        output_format=CRISP,
+    )
     side = inside.picture.shape[0]
     if picture.size != (side, side):
         seen.caption(
@@ -274,6 +281,7 @@ def feature_maps(layer: LayerMaps) -> None:
     st.image(
         [spaced(upscale(map_picture(feature_map, peak), MAP_SIDE)) for feature_map in maps],
         caption=[f"ch {c} · {layer.means[c]:.2f}" for c in shown],
+        output_format=CRISP,
     )
     height, width = layer.maps.shape[1:]
     st.caption(
@@ -288,7 +296,11 @@ def first_layer_filters(checkpoint: Path, loaded: LoadedModel) -> None:
     weights = first_filters(loaded.model)
     count, _, height, width = weights.shape
     left, right = st.columns([2, 3])
-    left.image(_filters(*_version(checkpoint)), caption=f"{count} filters of {height}x{width} px")
+    left.image(
+        _filters(*_version(checkpoint)),
+        caption=f"{count} filters of {height}x{width} px",
+        output_format=CRISP,
+    )
     right.markdown(
         "Each tile is one filter of conv1, the pattern it looks for in the image: edges at an "
         "angle, colour blobs, stripes. Each tile is stretched to its own range (its lowest "
@@ -335,6 +347,7 @@ def channel_responses(
     st.image(
         [spaced(upscale(chw_to_hwc(dataset.test.images[int(i)]))) for i in top["index"]],
         caption=[f"{row.true} · {row.activation:.2f}" for row in top.itertuples(index=False)],
+        output_format=CRISP,
     )
     st.caption(
         f"The {len(top)} test images (of a fixed sample of 2,000) on which channel {channel} "
@@ -363,7 +376,9 @@ def attribution_grid(checkpoint: Path, loaded: LoadedModel, picture: Image.Image
     for column, method in zip(st.columns(len(METHODS)), shown, strict=False):
         with column, st.spinner(f"{method.title} ..."):
             explanation = attribution(checkpoint, picture, method.key, target)
-        column.image(upscale(explanation.overlay, PICTURE_SIDE), caption=method.title)
+        column.image(
+            upscale(explanation.overlay, PICTURE_SIDE), caption=method.title, output_format=CRISP
+        )
         column.caption(method.caption)
     if explanation is None:
         summary.caption("Pick a method above to see where the network found its evidence.")
