@@ -26,7 +26,7 @@ from app.views.classify import image_key
 from app.widgets import class_choice
 from lab import runs
 from lab.checkpoint import LoadedModel
-from lab.data import Dataset
+from lab.data import IMAGE_SUFFIXES, Dataset
 from lab.errors import LabError
 from lab.lenses.attribution import METHODS, explain
 from lab.lenses.gradcam import Explanation
@@ -41,10 +41,11 @@ from lab.lenses.inside import (
     look_inside,
     map_picture,
 )
-from lab.predict import open_image
+from lab.predict import MAX_FILE_BYTES, MAX_PIXELS, open_image
 from lab.runs import RunInfo
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+# What the uploader offers: the picture formats the lab reads.
+IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 SOURCES = {"test": "A test image", "upload": "Upload an image", "camera": "Take a photo"}
 # Display sides in pixels; pictures are enlarged by a whole factor, so they stay crisp.
 PICTURE_SIDE = 192
@@ -111,8 +112,12 @@ def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image] | None:
         picture = Image.fromarray(chw_to_hwc(dataset.test.images[index]))
         return f"test image {index} ({true})", picture
     if source == "upload":
+        megabytes = min(st.get_option("server.maxUploadSize"), MAX_FILE_BYTES // 2**20)
         file = st.file_uploader(
-            f"An image ({', '.join(IMAGE_TYPES)})", type=IMAGE_TYPES, key=IMAGE_UPLOAD
+            f"An image ({', '.join(IMAGE_TYPES)}; up to {megabytes} MB and "
+            f"{MAX_PIXELS // 1_000_000} megapixels)",
+            type=IMAGE_TYPES,
+            key=IMAGE_UPLOAD,
         )
     else:
         file = st.camera_input("A photo from your camera", key=CAMERA)
@@ -242,9 +247,10 @@ def image_path(name: str, picture: Image.Image, inside: InsideView) -> None:
     steps.markdown(f"**{inside.path.summary}**")
     steps.table(path_table(inside.path).set_index("stage"))
     steps.caption(
-        "Sizes are channels x height x width. Convolutions look for patterns and pooling "
-        "halves the picture, so each layer sees coarser but richer features, until the "
-        "fully connected layers turn the last maps into one score per class."
+        "Sizes are channels x height x width. Convolutions look for patterns; pooling (and a "
+        "convolution with a stride above 1) shrinks the picture, so each later layer sees "
+        "coarser but richer features, until the fully connected layers turn the last maps "
+        "into one score per class."
     )
 
 
