@@ -24,7 +24,8 @@ AUGMENTATIONS = Page("Augmentations", ":material/auto_fix_high:", "app/pages/aug
 TRAIN = Page("Train", ":material/model_training:", "app/pages/train.py")
 CHECKPOINTS = Page("Checkpoints", ":material/leaderboard:", "app/pages/checkpoints.py")
 CLASSIFY = Page("Classify", ":material/image_search:", "app/pages/classify.py")
-PAGES = (DATASET, AUGMENTATIONS, TRAIN, CHECKPOINTS, CLASSIFY)
+INSIDE = Page("Inside the network", ":material/neurology:", "app/pages/inside.py")
+PAGES = (DATASET, AUGMENTATIONS, TRAIN, CHECKPOINTS, CLASSIFY, INSIDE)
 
 
 def navigation() -> StreamlitPage:
