@@ -25,13 +25,16 @@ MINUS = "\u2212"  # Vega writes negative numbers with the minus sign, not a hyph
 
 
 def epoch_x(epochs: pd.Series) -> alt.X:
-    """An x axis of epochs in whole numbers: every epoch of a short run ticked, and no tick at
-    1.5 on a two-epoch run (Vega's default)."""
+    """An x axis of epochs in whole numbers. A short run gets a tick at every epoch, listed:
+    Vega's own ticks put one at 1.5 on a two-epoch run even with ``tickMinStep=1`` (it asks d3
+    for two ticks over a span of one), and it thins listed ticks when ``tickMinStep`` is set
+    too, so the two are never combined."""
     epochs = pd.to_numeric(pd.Series(epochs), errors="coerce").dropna().astype(int)
-    values = alt.Undefined
     if len(epochs) and epochs.max() - epochs.min() < EPOCHS_LISTED:
-        values = list(range(int(epochs.min()), int(epochs.max()) + 1))
-    return alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1, values=values))
+        ticks = {"values": list(range(int(epochs.min()), int(epochs.max()) + 1))}
+    else:
+        ticks = {"tickMinStep": 1}
+    return alt.X("epoch:Q", title="epoch", axis=alt.Axis(format=".0f", **ticks))
 
 
 def epoch_marks(marks: Sequence[tuple[int, str, str]], epochs: pd.Series) -> list[alt.Chart]:
@@ -124,6 +127,7 @@ def epoch_curves(history: pd.DataFrame, kind: str, best_epoch: int | None) -> al
     long = history.melt(id_vars="epoch", value_vars=columns, var_name="split", value_name=kind)
     long = long.dropna(subset=[kind])
     long["split"] = long["split"].str.removesuffix(f"_{kind}")
+    splits = [split for split in SPLIT_COLOURS if split in set(long["split"])]
     title = "accuracy" if kind == "acc" else "loss"
     y_axis = alt.Axis(format="%") if kind == "acc" else alt.Axis()
     lines = (
@@ -134,7 +138,7 @@ def epoch_curves(history: pd.DataFrame, kind: str, best_epoch: int | None) -> al
             y=alt.Y(f"{kind}:Q", title=title, axis=y_axis, scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "split:N",
-                scale=alt.Scale(domain=list(SPLIT_COLOURS), range=list(SPLIT_COLOURS.values())),
+                scale=alt.Scale(domain=splits, range=[SPLIT_COLOURS[s] for s in splits]),
                 legend=alt.Legend(orient="bottom", title=None),
             ),
             tooltip=["epoch", "split", alt.Tooltip(f"{kind}:Q", format=".4f", title=title)],
@@ -142,7 +146,7 @@ def epoch_curves(history: pd.DataFrame, kind: str, best_epoch: int | None) -> al
     )
     marks = [(best_epoch, f"best: epoch {best_epoch}", "#666")] if best_epoch else []
     return alt.layer(lines, *epoch_marks(marks, long["epoch"])).properties(
-        height=260, title=f"{title} per epoch"
+        height=300, title=f"{title} per epoch"
     )
 
 
@@ -267,6 +271,7 @@ def reliability(bins: pd.DataFrame) -> alt.LayerChart:
                 "lower:Q", title="confidence (top probability)", scale=alt.Scale(domain=[0, 1])
             ),
             x2="upper:Q",
+            y2=alt.datum(0),
             y=alt.Y(
                 "accuracy:Q",
                 title="share answered right",
@@ -363,8 +368,7 @@ def diverging_matrix(frame: pd.DataFrame, classes: Sequence[str]) -> alt.LayerCh
         color=alt.Color(
             "value:Q",
             scale=alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
-            title="difference",
-            legend=alt.Legend(format="%"),
+            legend=None,  # every cell has its value written
         ),
         tooltip=["true", "predicted", alt.Tooltip("exact:N", title="difference")],
     )
@@ -484,6 +488,9 @@ def lr_finder(frame: pd.DataFrame, suggested: float | None) -> alt.LayerChart:
 
 # The selection parameter of the embedding map and of the sweep heatmap: a click picks a mark.
 PICKED = "picked"
+# The sweep heatmap's height: per learning rate, and for the axes below the cells.
+SWEEP_ROW = 64
+SWEEP_AXES = 90
 
 
 def embedding(frame: pd.DataFrame, classes: Sequence[str], picked: int | None) -> alt.LayerChart:
@@ -536,7 +543,11 @@ def sweep_heatmap(frame: pd.DataFrame, best: int | None) -> alt.LayerChart:
     rates = [f"{lr:g}" for lr in sorted(frame["lr"].unique())]
     pick = alt.selection_point(name=PICKED, fields=["row"], on="click")
     base = alt.Chart(shown).encode(
-        x=alt.X("patience:O", title="patience (epochs without improvement)"),
+        x=alt.X(
+            "patience:O",
+            title="patience (epochs without improvement)",
+            axis=alt.Axis(labelAngle=0),
+        ),
         y=alt.Y("rate:N", sort=rates, title="learning rate"),
     )
     cells = (
@@ -546,7 +557,7 @@ def sweep_heatmap(frame: pd.DataFrame, best: int | None) -> alt.LayerChart:
                 "best_val_acc:Q",
                 scale=alt.Scale(scheme="blues"),
                 title="best validation accuracy",
-                legend=alt.Legend(format="%", orient="bottom"),
+                legend=alt.Legend(format=".0%"),
             ),
             tooltip=[
                 alt.Tooltip("rate:N", title="learning rate"),
@@ -559,9 +570,9 @@ def sweep_heatmap(frame: pd.DataFrame, best: int | None) -> alt.LayerChart:
         )
         .add_params(pick)
     )
-    threshold = (
-        float(shown["best_val_acc"].max()) * 0.75 if shown["best_val_acc"].notna().any() else 0
-    )
+    scores = shown["best_val_acc"].dropna()
+    # White text on the darker half of the colour scale (lowest to highest score).
+    threshold = float(scores.min() + scores.max()) / 2 if len(scores) else 0.0
     text = base.mark_text(fontSize=13).encode(
         text="label:N",
         color=alt.condition(
@@ -575,4 +586,5 @@ def sweep_heatmap(frame: pd.DataFrame, best: int | None) -> alt.LayerChart:
             .mark_rect(filled=False, stroke="#e45756", strokeWidth=4)
             .encode(x="patience:O", y=alt.Y("rate:N", sort=rates))
         )
-    return alt.layer(*layers).properties(height=max(160, 56 * len(rates)))
+    # Streamlit fits the whole chart, axes and their titles too, into this height.
+    return alt.layer(*layers).properties(height=SWEEP_ROW * len(rates) + SWEEP_AXES)
