@@ -1,7 +1,7 @@
 """Cached loaders shared by the pages.
 
 * ``st.cache_data`` holds everything derived from the data (counts, sample grids, histograms,
-  test-split evaluations): small values, copied per session.
+  the test evaluation a run keeps): small values, copied per session.
 * ``st.cache_resource`` holds the job manager, the inference models (keyed by checkpoint path and
   modification time) and the decoded data sets. The data sets are the one exception to "data
   through cache_data": a full CIFAR-10 decode is 184 MB of tensors, and cache_data unpickles a
@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -27,11 +30,11 @@ from lab.config import DataConfig, ModelConfig
 from lab.data import Dataset, Progress, load_dataset, make_splits
 from lab.device import pick_device
 from lab.errors import ConfigError, LabError
-from lab.evaluate import Evaluation, evaluate_model
+from lab.evaluate import Evaluation
 from lab.jobs import JobManager
 from lab.lenses import insight
 from lab.lenses.gradcam import Explanation, explain_images
-from lab.lenses.robustness import robustness_sweep
+from lab.stored_evaluation import EVALUATION, load_evaluation
 
 
 class DataStore:
@@ -177,60 +180,51 @@ def training_split_size(
         return error
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def test_evaluation(
-    checkpoint: str, mtime_ns: int, source: str, generation: int, _dataset: Dataset
-) -> Evaluation:
-    """Every prediction of a checkpoint on the test split (minutes for the 227 px model on a
-    CPU, so computed once per checkpoint version and data set)."""
-    loaded = _inference_model(checkpoint, mtime_ns)
-    if tuple(loaded.classes) != tuple(_dataset.classes):
-        raise LabError(
-            f"the run was trained on classes {list(loaded.classes)}, but the data in use has "
-            f"{list(_dataset.classes)}: pick the run's data source in the sidebar"
-        )
-    return evaluate_model(loaded, _dataset.test)
+def file_version(path: Path) -> tuple[str, int, int] | None:
+    """What changes whenever ``path`` is rewritten (its resolved path, size and modification
+    time), or None while it does not exist: part of the key of what is derived from a file."""
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path), stat.st_size, stat.st_mtime_ns
 
 
-def evaluation_for(checkpoint: Path, source: str, dataset: Dataset) -> Evaluation:
-    """``test_evaluation`` keyed by the checkpoint's current version."""
-    checkpoint = Path(checkpoint).resolve()
-    generation = data_store().generation(source)
-    return test_evaluation(
-        str(checkpoint), checkpoint.stat().st_mtime_ns, source, generation, dataset
-    )
+@st.cache_data(show_spinner=False, max_entries=32)
+def _kept_evaluation(
+    run_dir: str, checkpoint: str, versions: tuple[tuple | None, tuple | None]
+) -> Evaluation | None:
+    return load_evaluation(Path(run_dir), Path(checkpoint))
+
+
+def kept_evaluation(run_dir: Path, checkpoint: Path) -> Evaluation | None:
+    """The test evaluation ``run_dir`` keeps for ``checkpoint`` (``lab.stored_evaluation``),
+    read once per version of the checkpoint and of the kept file; None while there is none
+    that matches (a run made before runs kept one, or a checkpoint changed since)."""
+    versions = (file_version(checkpoint), file_version(Path(run_dir) / EVALUATION))
+    return _kept_evaluation(str(run_dir), str(checkpoint), versions)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _chart_spec(_build: Callable[..., alt.TopLevelMixin], name: str, *args: Any) -> dict:
+    return _build(*args).to_dict()
+
+
+def chart_spec(build: Callable[..., alt.TopLevelMixin], *args: Any) -> dict:
+    """The Vega-Lite spec of the chart ``build(*args)`` (a function of ``app.charts``), made
+    once per chart function and distinct arguments: building and validating an Altair chart
+    takes tens of milliseconds, most of a page's re-render when it is built on every run."""
+    return _chart_spec(build, f"{build.__module__}.{build.__qualname__}", *args)
 
 
 # --- insight: the heavy parts, once per checkpoint version ----------------------------------------
 
 
-def _version(checkpoint: Path) -> tuple[str, int]:
-    checkpoint = Path(checkpoint).resolve()
-    return str(checkpoint), checkpoint.stat().st_mtime_ns
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _error_analysis(checkpoint: str, mtime_ns: int, source: str, generation: int, _evaluation):
-    return (
-        insight.calibration(_evaluation),
-        insight.most_confused(_evaluation, top=10),
-        insight.top_losses(_evaluation, k=16),
-        _evaluation.per_class(),
-    )
-
-
-def error_analysis(checkpoint: Path, source: str, evaluation: Evaluation):
-    """(calibration, most-confused pairs, top losses, per-class P/R/F1) of a cached evaluation."""
-    return _error_analysis(
-        *_version(checkpoint), source, data_store().generation(source), evaluation
-    )
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
-def _explained(
-    checkpoint: str, mtime_ns: int, key: tuple, target: str | None, _images: list
-) -> list[Explanation]:
-    return explain_images(_inference_model(checkpoint, mtime_ns), _images, target)
+def _explained(version: tuple, key: tuple, target: str | None, _images: list) -> list[Explanation]:
+    path, _size, mtime_ns = version
+    return explain_images(_inference_model(path, mtime_ns), _images, target)
 
 
 def explained(
@@ -238,27 +232,10 @@ def explained(
 ) -> list[Explanation]:
     """Grad-CAM explanations of ``images`` (PIL), cached by checkpoint version and ``key`` (what
     identifies the images: test indices, or the uploads' content hashes)."""
-    return _explained(*_version(checkpoint), key, target, images)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _robustness(
-    checkpoint: str,
-    mtime_ns: int,
-    source: str,
-    generation: int,
-    transform: str,
-    limit: int,
-    _dataset: Dataset,
-) -> pd.DataFrame:
-    loaded = _inference_model(checkpoint, mtime_ns)
-    return robustness_sweep(loaded, _dataset.test, transform, limit=limit)
-
-
-def robustness(checkpoint: Path, source: str, dataset: Dataset, transform: str, limit: int):
-    """``lab.lenses.robustness.robustness_sweep`` on the test split, once per checkpoint version."""
-    generation = data_store().generation(source)
-    return _robustness(*_version(checkpoint), source, generation, transform, limit, dataset)
+    version = file_version(checkpoint)
+    if version is None:
+        raise LabError(f"checkpoint not found: {checkpoint}")
+    return _explained(version, key, target, images)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -16,6 +16,72 @@ SPLIT_COLOURS = {"train": "#4c78a8", "val": "#f58518", "test": "#54a24b"}
 CLASS_AXIS = alt.Axis(labelAngle=-45, labelOverlap=False)
 # A live chart redrawn every second or two stays light with at most this many points.
 MAX_BATCH_POINTS = 1500
+# Up to this many epochs, an epoch axis has a tick at every one; longer runs get whole-number
+# ticks that Vega spaces out.
+EPOCHS_LISTED = 20
+# Height of one line of an epoch mark's label, in pixels: stacked labels do not overlap.
+MARK_LINE = 14
+MINUS = "\u2212"  # Vega writes negative numbers with the minus sign, not a hyphen
+
+
+def epoch_x(epochs: pd.Series) -> alt.X:
+    """An x axis of epochs in whole numbers. A short run gets a tick at every epoch, listed:
+    Vega's own ticks put one at 1.5 on a two-epoch run even with ``tickMinStep=1`` (it asks d3
+    for two ticks over a span of one), and it thins listed ticks when ``tickMinStep`` is set
+    too, so the two are never combined."""
+    epochs = pd.to_numeric(pd.Series(epochs), errors="coerce").dropna().astype(int)
+    if len(epochs) and epochs.max() - epochs.min() < EPOCHS_LISTED:
+        ticks = {"values": list(range(int(epochs.min()), int(epochs.max()) + 1))}
+    else:
+        ticks = {"tickMinStep": 1}
+    return alt.X("epoch:Q", title="epoch", axis=alt.Axis(format=".0f", **ticks))
+
+
+def epoch_marks(marks: Sequence[tuple[int, str, str]], epochs: pd.Series) -> list[alt.Chart]:
+    """Dashed rules at marked epochs, each (epoch, label, colour), with the label written at the
+    top of the plot: stacked one line apart, and turned to the left of its rule in the right
+    half of the plot, so no label runs past the plot onto the legend."""
+    if not marks:
+        return []
+    epochs = pd.to_numeric(pd.Series(epochs), errors="coerce").dropna()
+    middle = (epochs.min() + epochs.max()) / 2 if len(epochs) else 0
+    frame = pd.DataFrame(
+        [
+            {
+                "epoch": epoch,
+                "label": label,
+                "colour": colour,
+                "top": 8 + MARK_LINE * line,
+                "side": "right" if epoch > middle else "left",
+            }
+            for line, (epoch, label, colour) in enumerate(marks)
+        ]
+    )
+    base = alt.Chart(frame).encode(x="epoch:Q")
+    rules = base.mark_rule(strokeDash=[4, 3], strokeWidth=1.5).encode(
+        color=alt.Color("colour:N", scale=None)
+    )
+    texts = []
+    for side, dx in (("left", 4), ("right", -4)):
+        texts.append(
+            base.transform_filter(alt.datum.side == side)
+            .mark_text(align=side, dx=dx, baseline="middle")
+            .encode(
+                y=alt.Y("top:Q", scale=None),
+                text="label:N",
+                color=alt.Color("colour:N", scale=None),
+            )
+        )
+    return [rules, *texts]
+
+
+def signed_percent(value: float, decimals: int = 0) -> str:
+    """A difference as a signed percentage (+12%, \u22123%), and 0% for one that rounds to
+    nothing: never \u22120% or +0%."""
+    text = f"{value:+.{decimals}%}"
+    if float(text[:-1]) == 0:
+        return f"{0:.{decimals}%}"
+    return text.replace("-", MINUS)
 
 
 def class_counts(frame: pd.DataFrame) -> alt.Chart:
@@ -61,32 +127,27 @@ def epoch_curves(history: pd.DataFrame, kind: str, best_epoch: int | None) -> al
     long = history.melt(id_vars="epoch", value_vars=columns, var_name="split", value_name=kind)
     long = long.dropna(subset=[kind])
     long["split"] = long["split"].str.removesuffix(f"_{kind}")
+    splits = [split for split in SPLIT_COLOURS if split in set(long["split"])]
     title = "accuracy" if kind == "acc" else "loss"
     y_axis = alt.Axis(format="%") if kind == "acc" else alt.Axis()
     lines = (
         alt.Chart(long)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+            x=epoch_x(long["epoch"]),
             y=alt.Y(f"{kind}:Q", title=title, axis=y_axis, scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "split:N",
-                scale=alt.Scale(domain=list(SPLIT_COLOURS), range=list(SPLIT_COLOURS.values())),
+                scale=alt.Scale(domain=splits, range=[SPLIT_COLOURS[s] for s in splits]),
+                legend=alt.Legend(orient="bottom", title=None),
             ),
-            tooltip=["epoch", "split", alt.Tooltip(f"{kind}:Q", format=".4f")],
+            tooltip=["epoch", "split", alt.Tooltip(f"{kind}:Q", format=".4f", title=title)],
         )
     )
-    layers = [lines]
-    if best_epoch:
-        best = pd.DataFrame({"epoch": [best_epoch], "label": [f"best: epoch {best_epoch}"]})
-        rule = alt.Chart(best).mark_rule(strokeDash=[4, 3], color="#888").encode(x="epoch:Q")
-        text = (
-            alt.Chart(best)
-            .mark_text(align="left", dx=4, dy=-6, color="#666")
-            .encode(x="epoch:Q", y=alt.value(8), text="label:N")
-        )
-        layers += [rule, text]
-    return alt.layer(*layers).properties(height=260, title=f"{title} per epoch")
+    marks = [(best_epoch, f"best: epoch {best_epoch}", "#666")] if best_epoch else []
+    return alt.layer(lines, *epoch_marks(marks, long["epoch"])).properties(
+        height=300, title=f"{title} per epoch"
+    )
 
 
 def batch_losses(points: Sequence[BatchLoss]) -> alt.LayerChart:
@@ -109,17 +170,19 @@ def batch_losses(points: Sequence[BatchLoss]) -> alt.LayerChart:
     return alt.layer(raw, smooth).properties(height=220, title="training loss per batch (smoothed)")
 
 
-def run_overlay(frame: pd.DataFrame, metric: str) -> alt.Chart:
-    """One line per run of ``metric`` per epoch; ``frame`` has run, epoch and the metric."""
+def run_overlay(frame: pd.DataFrame, metric: str, title: str) -> alt.Chart:
+    """One line per run of ``metric`` per epoch, its axis titled ``title`` (plain words);
+    ``frame`` has run, epoch and the metric."""
     axis = alt.Axis(format="%") if metric.endswith("_acc") else alt.Axis()
+    shown = frame.dropna(subset=[metric])
     return (
-        alt.Chart(frame.dropna(subset=[metric]))
+        alt.Chart(shown)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{metric}:Q", axis=axis, scale=alt.Scale(zero=False)),
+            x=epoch_x(shown["epoch"]),
+            y=alt.Y(f"{metric}:Q", title=title, axis=axis, scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=2)),
-            tooltip=["run", "epoch", alt.Tooltip(f"{metric}:Q", format=".4f")],
+            tooltip=["run", "epoch", alt.Tooltip(f"{metric}:Q", format=".4f", title=title)],
         )
         .properties(height=300)
     )
@@ -137,8 +200,10 @@ def confusion(matrix: np.ndarray, classes: Sequence[str], normalized: bool) -> a
     )
     value_format = ".0%" if normalized else ".0f"
     base = alt.Chart(frame).encode(
-        x=alt.X("predicted:N", sort=list(classes), axis=CLASS_AXIS),
-        y=alt.Y("true:N", sort=list(classes), axis=alt.Axis(labelOverlap=False)),
+        x=alt.X("predicted:N", sort=list(classes), axis=CLASS_AXIS, title="predicted class"),
+        y=alt.Y(
+            "true:N", sort=list(classes), axis=alt.Axis(labelOverlap=False), title="true class"
+        ),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("value:Q", scale=alt.Scale(scheme="blues"), legend=None),
@@ -156,7 +221,12 @@ def per_class_accuracy(frame: pd.DataFrame) -> alt.Chart:
     """Bars of accuracy per class; side by side per run when ``frame`` has several runs."""
     encodings = {
         "x": alt.X("class:N", sort=None, title=None, axis=CLASS_AXIS),
-        "y": alt.Y("accuracy:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        "y": alt.Y(
+            "accuracy:Q",
+            title="accuracy",
+            axis=alt.Axis(format="%"),
+            scale=alt.Scale(domain=[0, 1]),
+        ),
         "color": alt.value("#4c78a8"),
         "tooltip": ["run", "class", alt.Tooltip("accuracy:Q", format=".1%")],
     }
@@ -201,13 +271,19 @@ def reliability(bins: pd.DataFrame) -> alt.LayerChart:
                 "lower:Q", title="confidence (top probability)", scale=alt.Scale(domain=[0, 1])
             ),
             x2="upper:Q",
-            y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            y2=alt.datum(0),
+            y=alt.Y(
+                "accuracy:Q",
+                title="share answered right",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
             tooltip=[
-                alt.Tooltip("lower:Q", format=".1f"),
-                alt.Tooltip("upper:Q", format=".1f"),
-                "count",
-                alt.Tooltip("confidence:Q", format=".1%"),
-                alt.Tooltip("accuracy:Q", format=".1%"),
+                alt.Tooltip("lower:Q", format=".1f", title="confidence from"),
+                alt.Tooltip("upper:Q", format=".1f", title="confidence to"),
+                alt.Tooltip("count:Q", title="images"),
+                alt.Tooltip("confidence:Q", format=".1%", title="mean confidence"),
+                alt.Tooltip("accuracy:Q", format=".1%", title="answered right"),
             ],
         )
     )
@@ -219,22 +295,28 @@ def reliability(bins: pd.DataFrame) -> alt.LayerChart:
     points = (
         alt.Chart(frame)
         .mark_point(color="#e45756", filled=True)
-        .encode(x="confidence:Q", y="accuracy:Q", tooltip=["count"])
+        .encode(x="confidence:Q", y="accuracy:Q", tooltip=[alt.Tooltip("count:Q", title="images")])
     )
     return alt.layer(bars, diagonal, points).properties(height=280)
 
 
 def per_class_scores(table: pd.DataFrame) -> alt.Chart:
     """Precision, recall and F1 per class, side by side."""
-    long = table.melt(id_vars="class", value_vars=["precision", "recall", "f1"], var_name="score")
+    long = table.rename(columns={"f1": "F1"}).melt(
+        id_vars="class", value_vars=["precision", "recall", "F1"], var_name="score"
+    )
     return (
         alt.Chart(long)
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=None, title=None, axis=CLASS_AXIS),
-            xOffset=alt.XOffset("score:N", sort=["precision", "recall", "f1"]),
-            y=alt.Y("value:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("score:N", sort=["precision", "recall", "f1"]),
+            xOffset=alt.XOffset("score:N", sort=["precision", "recall", "F1"]),
+            y=alt.Y(
+                "value:Q", title="score", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+            ),
+            color=alt.Color(
+                "score:N", sort=["precision", "recall", "F1"], legend=alt.Legend(orient="bottom")
+            ),
             tooltip=["class", "score", alt.Tooltip("value:Q", format=".1%")],
         )
         .properties(height=260)
@@ -243,12 +325,17 @@ def per_class_scores(table: pd.DataFrame) -> alt.Chart:
 
 def accuracy_difference(frame: pd.DataFrame, first: str, second: str) -> alt.Chart:
     """Per-class accuracy of ``second`` minus ``first``: green where the second is better."""
+    shown = frame.assign(label=[signed_percent(v, 1) for v in frame["difference"]])
     return (
-        alt.Chart(frame)
+        alt.Chart(shown)
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=None, title=None, axis=CLASS_AXIS),
-            y=alt.Y("difference:Q", axis=alt.Axis(format="+%"), title=f"{second} − {first}"),
+            y=alt.Y(
+                "difference:Q",
+                axis=alt.Axis(format="%"),
+                title=f"accuracy of {second} − {first}",
+            ),
             color=alt.condition(
                 alt.datum.difference >= 0, alt.value("#54a24b"), alt.value("#e45756")
             ),
@@ -256,7 +343,7 @@ def accuracy_difference(frame: pd.DataFrame, first: str, second: str) -> alt.Cha
                 "class",
                 alt.Tooltip("accuracy_a:Q", format=".1%", title=first),
                 alt.Tooltip("accuracy_b:Q", format=".1%", title=second),
-                alt.Tooltip("difference:Q", format="+.1%"),
+                alt.Tooltip("label:N", title="difference"),
             ],
         )
         .properties(height=240)
@@ -267,84 +354,82 @@ def diverging_matrix(frame: pd.DataFrame, classes: Sequence[str]) -> alt.LayerCh
     """Heat map of a class matrix with signed values (``true``, ``predicted``, ``value``):
     red below zero, blue above, white at zero."""
     limit = max(float(frame["value"].abs().max()), 1e-9)
-    base = alt.Chart(frame).encode(
-        x=alt.X("predicted:N", sort=list(classes), axis=CLASS_AXIS),
-        y=alt.Y("true:N", sort=list(classes), axis=alt.Axis(labelOverlap=False)),
+    shown = frame.assign(
+        label=[signed_percent(v) for v in frame["value"]],
+        exact=[signed_percent(v, 1) for v in frame["value"]],
+    )
+    base = alt.Chart(shown).encode(
+        x=alt.X("predicted:N", sort=list(classes), axis=CLASS_AXIS, title="predicted class"),
+        y=alt.Y(
+            "true:N", sort=list(classes), axis=alt.Axis(labelOverlap=False), title="true class"
+        ),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(
             "value:Q",
             scale=alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
-            title="difference",
+            legend=None,  # every cell has its value written
         ),
-        tooltip=["true", "predicted", alt.Tooltip("value:Q", format="+.1%")],
+        tooltip=["true", "predicted", alt.Tooltip("exact:N", title="difference")],
     )
-    text = base.mark_text(fontSize=10).encode(text=alt.Text("value:Q", format="+.0%"))
+    text = base.mark_text(fontSize=10).encode(text="label:N")
     return alt.layer(cells, text).properties(height=380)
 
 
 def what_if(
-    history: pd.DataFrame, monitor: str, stop: int | None, kept: int | None
+    history: pd.DataFrame, monitor: str, title: str, stop: int | None, kept: int | None
 ) -> alt.LayerChart:
-    """The monitored metric per epoch, with where early stopping would stop and what it keeps."""
+    """The monitored metric per epoch (its axis titled ``title``), with where early stopping
+    would stop and the epoch it keeps."""
     frame = history[["epoch", monitor]].dropna()
+    axis = alt.Axis(format="%") if monitor.endswith("_acc") else alt.Axis()
     line = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{monitor}:Q", scale=alt.Scale(zero=False)),
-            tooltip=["epoch", alt.Tooltip(f"{monitor}:Q", format=".4f")],
+            x=epoch_x(frame["epoch"]),
+            y=alt.Y(f"{monitor}:Q", title=title, axis=axis, scale=alt.Scale(zero=False)),
+            tooltip=["epoch", alt.Tooltip(f"{monitor}:Q", format=".4f", title=title)],
         )
     )
     marks = [
-        {"epoch": epoch, "label": label, "colour": colour}
+        (epoch, label, colour)
         for epoch, label, colour in (
             (stop, f"would stop after {stop}", "#e45756"),
             (kept, f"kept: epoch {kept}", "#54a24b"),
         )
         if epoch is not None
     ]
-    layers = [line]
-    if marks:
-        rules = alt.Chart(pd.DataFrame(marks)).encode(x="epoch:Q")
-        layers += [
-            rules.mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
-                color=alt.Color("colour:N", scale=None)
-            ),
-            rules.mark_text(align="left", dx=4, dy=-6).encode(
-                y=alt.value(10), text="label:N", color=alt.Color("colour:N", scale=None)
-            ),
-        ]
-    return alt.layer(*layers).properties(height=240)
+    return alt.layer(line, *epoch_marks(marks, frame["epoch"])).properties(height=240)
 
 
-def generalisation_gap(frame: pd.DataFrame, events: pd.DataFrame) -> alt.LayerChart:
-    """Accuracy gap and loss gap per epoch; marked epochs (overfitting onset, spikes) as rules."""
-    long = frame.melt(id_vars="epoch", value_vars=["acc_gap", "loss_gap"], var_name="gap")
-    lines = (
-        alt.Chart(long)
-        .mark_line(point=True)
+def gap(
+    frame: pd.DataFrame, column: str, title: str, events: pd.DataFrame, percent: bool
+) -> alt.LayerChart:
+    """One gap between training and held-out figures per epoch (``column`` of ``frame``), its
+    axis titled ``title`` as a difference ("training − validation accuracy"), so a negative
+    value reads as the held-out images doing better; marked epochs (overfitting onset, spikes)
+    as rules."""
+    axis = alt.Axis(format="%") if percent else alt.Axis()
+    value_format = ".1%" if percent else ".3f"
+    line = (
+        alt.Chart(frame)
+        .mark_line(point=True, color="#4c78a8")
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", title="train better by"),
-            color=alt.Color(
-                "gap:N",
-                scale=alt.Scale(domain=["acc_gap", "loss_gap"], range=["#4c78a8", "#f58518"]),
-                legend=alt.Legend(orient="bottom"),
-            ),
-            tooltip=["epoch", "gap", alt.Tooltip("value:Q", format=".4f")],
+            x=epoch_x(frame["epoch"]),
+            y=alt.Y(f"{column}:Q", title=title, axis=axis),
+            tooltip=["epoch", alt.Tooltip(f"{column}:Q", format=value_format, title=title)],
         )
     )
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#bbb").encode(y="y:Q")
-    layers = [lines, zero]
+    layers = [line, zero]
     if not events.empty:
         layers.append(
             alt.Chart(events)
             .mark_rule(strokeDash=[4, 3], color="#e45756")
-            .encode(x="epoch:Q", tooltip=["epoch", "kind", "message"])
+            .encode(x="epoch:Q", tooltip=["epoch", alt.Tooltip("message:N", title="what")])
         )
-    return alt.layer(*layers).properties(height=260)
+    return alt.layer(*layers).properties(height=240)
 
 
 def robustness(frame: pd.DataFrame, unit: str, identity: float) -> alt.LayerChart:
@@ -354,7 +439,7 @@ def robustness(frame: pd.DataFrame, unit: str, identity: float) -> alt.LayerChar
         value_vars=["accuracy", "mean_confidence"],
         var_name="measure",
         value_name="share",
-    )
+    ).replace({"measure": {"mean_confidence": "mean confidence"}})
     lines = (
         alt.Chart(long)
         .mark_line(point=True)
@@ -397,3 +482,109 @@ def lr_finder(frame: pd.DataFrame, suggested: float | None) -> alt.LayerChart:
             .encode(x="lr:Q", y=alt.value(10), text="label:N"),
         ]
     return alt.layer(*layers).properties(height=260)
+
+
+# --- the map of what a model learned, and sweeps --------------------------------------------------
+
+# The selection parameter of the embedding map and of the sweep heatmap: a click picks a mark.
+PICKED = "picked"
+# The sweep heatmap's height: per learning rate, and for the axes below the cells.
+SWEEP_ROW = 64
+SWEEP_AXES = 90
+
+
+def embedding(frame: pd.DataFrame, classes: Sequence[str], picked: int | None) -> alt.LayerChart:
+    """The map of test images (``lab.lenses.embedding.EmbeddingMap.frame``): one dot per image
+    coloured by its true class, a cross where the model got it wrong, the true and predicted
+    class on hover; a click selects an image (parameter ``PICKED``, field ``index``), and the
+    ``picked`` one is ringed. The coordinates mean nothing in themselves, so there are no axes."""
+    shown = frame.assign(answer=np.where(frame["correct"], "right", "wrong"))
+    pick = alt.selection_point(name=PICKED, fields=["index"], on="click")
+    dots = (
+        alt.Chart(shown)
+        .mark_point(filled=True, size=40, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", axis=None),
+            y=alt.Y("y:Q", axis=None),
+            color=alt.Color(
+                "true:N",
+                scale=alt.Scale(domain=list(classes), scheme="category10"),
+                legend=alt.Legend(orient="bottom", columns=5, title="true class"),
+            ),
+            shape=alt.Shape(
+                "answer:N",
+                scale=alt.Scale(domain=["right", "wrong"], range=["circle", "cross"]),
+                legend=alt.Legend(orient="bottom", title="the model's answer"),
+            ),
+            tooltip=[
+                alt.Tooltip("index:Q", title="test image"),
+                alt.Tooltip("true:N", title="true class"),
+                alt.Tooltip("predicted:N", title="predicted"),
+            ],
+        )
+        .add_params(pick)
+    )
+    ring = (
+        alt.Chart(shown[shown["index"] == picked])
+        .mark_point(size=320, strokeWidth=2.5, color="black", filled=False)
+        .encode(x="x:Q", y="y:Q")
+    )
+    return alt.layer(dots, ring).properties(height=460)
+
+
+def sweep_heatmap(frame: pd.DataFrame, best: int | None) -> alt.LayerChart:
+    """Best validation accuracy over learning rate (rows) × patience (columns), written in each
+    cell; the ``best`` row of ``frame`` outlined. ``frame`` (``lab.sweep.results_frame``) needs a
+    ``row`` column: a click selects a cell (parameter ``PICKED``, field ``row``)."""
+    shown = frame.assign(
+        rate=[f"{lr:g}" for lr in frame["lr"]],
+        label=[f"{v:.1%}" if pd.notna(v) else "–" for v in frame["best_val_acc"]],
+    )
+    rates = [f"{lr:g}" for lr in sorted(frame["lr"].unique())]
+    pick = alt.selection_point(name=PICKED, fields=["row"], on="click")
+    base = alt.Chart(shown).encode(
+        x=alt.X(
+            "patience:O",
+            title="patience (epochs without improvement)",
+            axis=alt.Axis(labelAngle=0),
+        ),
+        y=alt.Y("rate:N", sort=rates, title="learning rate"),
+    )
+    cells = (
+        base.mark_rect()
+        .encode(
+            color=alt.Color(
+                "best_val_acc:Q",
+                scale=alt.Scale(scheme="blues"),
+                title="best validation accuracy",
+                legend=alt.Legend(format=".0%"),
+            ),
+            tooltip=[
+                alt.Tooltip("rate:N", title="learning rate"),
+                "patience",
+                alt.Tooltip("best_val_acc:Q", format=".2%", title="best validation accuracy"),
+                alt.Tooltip("test_acc:Q", format=".2%", title="test accuracy"),
+                alt.Tooltip("best_epoch:Q", title="best epoch"),
+                alt.Tooltip("stop_epoch:Q", title="stopped after epoch"),
+            ],
+        )
+        .add_params(pick)
+    )
+    scores = shown["best_val_acc"].dropna()
+    # White text on the darker half of the colour scale (lowest to highest score).
+    threshold = float(scores.min() + scores.max()) / 2 if len(scores) else 0.0
+    text = base.mark_text(fontSize=13).encode(
+        text="label:N",
+        color=alt.condition(
+            alt.datum.best_val_acc > threshold, alt.value("white"), alt.value("black")
+        ),
+    )
+    layers = [cells, text]
+    if best is not None:
+        layers.append(
+            alt.Chart(shown[shown["row"] == best])
+            .mark_rect(filled=False, stroke="#e45756", strokeWidth=4)
+            .encode(x="patience:O", y=alt.Y("rate:N", sort=rates))
+        )
+    # Streamlit fits the whole chart, axes and their titles too, into this height.
+    return alt.layer(*layers).properties(height=SWEEP_ROW * len(rates) + SWEEP_AXES)

@@ -1,20 +1,30 @@
-"""Re-render times of the app's pages once data is cached: page switches and slider moves.
+"""Re-render times of the app's pages once data is cached: page switches, slider moves, and
+every tab of the Checkpoints page on a finished run.
 
 Drives the real app with Streamlit's AppTest (the script run a browser interaction triggers,
-without the browser) on the data named by CIFAR_LAB_DATA, and prints one line per interaction
-with the median of a few repeats. The first line (the cold load) includes reading the decoded
-data set from the lab's disk cache. Usage:
+without the browser) on the data named by CIFAR_LAB_DATA and the runs in CIFAR_LAB_RUNS, and
+prints one line per interaction with the median of a few repeats. The first line (the cold
+load) includes reading the decoded data set from the lab's disk cache.
 
-    CIFAR_LAB_DATA=/data/cifar10-jpeg .venv/bin/python benchmarks/app_rerender.py
+For the Checkpoints page (issue 12's goal: a finished cpu-fast run's evaluation first rendered
+in at most 2 s, re-rendered in at most 0.5 s) each tab is timed twice: its first render, with
+Streamlit's caches emptied (the run's kept evaluation read from its file), and the median of
+its re-renders. The map's t-SNE is also timed computed afresh, without its file cache (issue
+11's goal: at most 15 s). Usage:
+
+    CIFAR_LAB_DATA=/data/cifar10-jpeg CIFAR_LAB_RUNS=/tmp/runs \\
+        .venv/bin/python benchmarks/app_rerender.py --run bench
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,10 +33,19 @@ sys.path.insert(0, str(ROOT))
 
 from app.nav import AUGMENTATIONS, CHECKPOINTS, CLASSIFY, DATASET, TRAIN  # noqa: E402
 from app.state.augment import CONTROLS  # noqa: E402
+from app.state.checkpoints import TABS, VIEW  # noqa: E402
 from app.state.dataset import GRID  # noqa: E402
+from lab import runs  # noqa: E402
+from lab.checkpoint import load_model  # noqa: E402
+from lab.config import default_source  # noqa: E402
+from lab.data import load_dataset  # noqa: E402
+from lab.lenses.embedding import embedding_map  # noqa: E402
 
 APP = ROOT / "streamlit_app.py"
 REPEATS = 5
+FIRST_RENDER_GOAL_S = 2.0
+RERENDER_GOAL_S = 0.5
+TSNE_GOAL_S = 15.0
 
 
 def timed(action) -> float:
@@ -38,9 +57,12 @@ def timed(action) -> float:
     return elapsed
 
 
-def main() -> None:
-    at = AppTest.from_file(str(APP), default_timeout=600)
-    print(f"cold first run (loads the data): {timed(at.run):.2f} s")
+def verdict(seconds: float, goal: float) -> str:
+    return f"{'meets' if seconds <= goal else 'MISSES'} the goal of {goal:g} s"
+
+
+def pages(at: AppTest) -> float:
+    """Page switches and slider moves; returns the slowest median."""
     interactions = {
         "Dataset: rerun": lambda: at.run(),
         "Dataset: images-per-class slider": lambda: (
@@ -73,7 +95,59 @@ def main() -> None:
         median = statistics.median(samples)
         worst = max(worst, median)
         print(f"{name}: median {median * 1000:.0f} ms (max {max(samples) * 1000:.0f} ms)")
-    print(f"slowest_median_rerender_s: {worst:.3f}")
+    return worst
+
+
+def checkpoint_tabs(at: AppTest, run: str) -> tuple[float, float]:
+    """Every tab of the Checkpoints page on ``run``: first render and re-render; returns the
+    slowest first render of an evaluation tab and the slowest re-render median."""
+    at.switch_page(CHECKPOINTS.script).run()
+    at.selectbox(key=VIEW.key("detail")).set_value(run).run()
+    first_worst = rerender_worst = 0.0
+    for tab in TABS:
+        st.cache_data.clear()  # the run's evaluation is read from its file again
+
+        def show(tab: str = tab) -> AppTest:
+            at.session_state[VIEW.key("tab")] = tab
+            return at.run()
+
+        first = timed(show)
+        samples = [timed(show) for _ in range(REPEATS)]
+        median = statistics.median(samples)
+        rerender_worst = max(rerender_worst, median)
+        if tab in ("Errors", "Calibration", "Compare"):
+            first_worst = max(first_worst, first)
+        print(
+            f"Checkpoints {tab}: first render {first:.2f} s, re-render median "
+            f"{median * 1000:.0f} ms (max {max(samples) * 1000:.0f} ms)"
+        )
+    return first_worst, rerender_worst
+
+
+def fresh_tsne(runs_dir: Path, run: str, data: str) -> float:
+    """Seconds to map ``run``'s checkpoint with t-SNE from scratch (features and projection,
+    no file cache)."""
+    loaded = load_model(runs_dir / run / runs.BEST)
+    dataset = load_dataset(data)
+    start = time.perf_counter()
+    embedding_map(loaded, dataset, "tsne", cache=False)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", help="the finished run to time the Checkpoints tabs on")
+    args = parser.parse_args()
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    print(f"cold first run (loads the data): {timed(at.run):.2f} s")
+    print(f"slowest_median_rerender_s: {pages(at):.3f}")
+    if args.run is None:
+        return
+    first, rerender = checkpoint_tabs(at, args.run)
+    print(f"checkpoints_first_render_s: {first:.3f} ({verdict(first, FIRST_RENDER_GOAL_S)})")
+    print(f"checkpoints_rerender_s: {rerender:.3f} ({verdict(rerender, RERENDER_GOAL_S)})")
+    tsne = fresh_tsne(runs.default_runs_dir(), args.run, default_source())
+    print(f"map_tsne_first_time_s: {tsne:.2f} ({verdict(tsne, TSNE_GOAL_S)})")
 
 
 if __name__ == "__main__":

@@ -163,6 +163,15 @@ def read_sweep(sweep_dir: Path) -> dict:
     return sweep
 
 
+def list_sweeps(runs_dir: Path) -> list[Path]:
+    """The sweep folders of ``runs_dir`` (those holding a ``sweep.json``), newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [path.parent for path in runs_dir.glob(f"*/{SWEEP_FILE}") if path.is_file()]
+    return sorted(found, key=lambda folder: (folder / SWEEP_FILE).stat().st_mtime, reverse=True)
+
+
 RESULT_COLUMNS = (
     "lr",
     "patience",

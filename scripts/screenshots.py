@@ -110,7 +110,7 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     save(page, "3-train", out)
 
     go_to(page, "Checkpoints", TIMEOUT_S)
-    widget(page, VIEW.key("evaluate")).locator("label").first.click()
+    page.get_by_role("tab", name="Errors", exact=True).click()
     wait_until(
         lambda: chart_marks(page, "rect mark", "predicted"),
         TIMEOUT_S,

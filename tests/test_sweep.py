@@ -4,6 +4,7 @@ checkpoint holds the same weights, and a stopped sweep resumes where it was."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -13,7 +14,15 @@ from lab.checkpoint import read_checkpoint
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
 from lab.outcome import Outcome
-from lab.sweep import create_sweep, describe, parse_values, read_sweep, results_frame, run_sweep
+from lab.sweep import (
+    create_sweep,
+    describe,
+    list_sweeps,
+    parse_values,
+    read_sweep,
+    results_frame,
+    run_sweep,
+)
 from lab.train import EpochEvent, TrainControl, fit
 from tests.conftest import tiny_config
 
@@ -38,6 +47,16 @@ def test_a_grid_is_checked_before_anything_is_written(tiny_folder, tmp_path):
     with pytest.raises(ConfigError, match="not min_delta"):
         create_sweep(config, {"min_delta": [0.1]}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_list_sweeps_finds_the_folders_with_a_sweep_file(tiny_folder, tmp_path):
+    assert list_sweeps(tmp_path / "missing") == []
+    config = tiny_config(tiny_folder)
+    older = create_sweep(config, {"patience": [0, 1]}, tmp_path, name="older")
+    newer = create_sweep(config, {"lr": [1e-3, 2e-3]}, tmp_path, name="newer")
+    os.utime(older / "sweep.json", (1, 1))
+    runs.create_run_dir(tmp_path, "a-plain-run")
+    assert list_sweeps(tmp_path) == [newer, older]
 
 
 def test_replayed_patience_is_what_training_with_it_gives(tiny_folder, tmp_path):

@@ -283,7 +283,7 @@ def test_checkpoints_lists_the_run_and_shows_its_confusion_matrix(page, trained_
     wait_settled(page)
     assert_no_exception(page, "the Checkpoints page")
 
-    widget(page, VIEW.key("evaluate")).locator("label").first.click()
+    page.get_by_role("tab", name="Errors", exact=True).click()
     cells = wait_until(
         lambda: chart_marks(page, "rect mark", "predicted"), PAGE_TIMEOUT_S, "the confusion matrix"
     )

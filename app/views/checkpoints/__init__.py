@@ -1,20 +1,32 @@
-"""The Checkpoints page's pieces: the runs table, curves of several runs, per-class accuracy,
-and the delete / resume actions."""
+"""The Checkpoints page's pieces that its tabs share: the runs table, the histories and
+evaluations of runs, galleries of test images, and the delete / resume actions. Each tab draws
+from its own module of this package."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import altair as alt
+import numpy as np
 import pandas as pd
+import streamlit as st
+from PIL import Image
 
-from app.cache import data_store, job_manager
+from app.cache import chart_spec, data_store, inference_device, job_manager, kept_evaluation
+from app.data import require_dataset
+from app.images import DISPLAY_SIDE, chw_to_hwc, upscale
 from app.state import checkpoints, job, source
 from lab import runs
+from lab.data import Dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation
 from lab.outcome import Outcome
 from lab.runs import RunInfo
+from lab.stored_evaluation import run_evaluation
 
+# The metrics of a run's history, in plain words (the axis titles and the metric picker).
 METRICS = {
     "val_acc": "validation accuracy",
     "train_acc": "training accuracy",
@@ -23,6 +35,8 @@ METRICS = {
     "train_loss": "training loss",
     "test_loss": "test loss",
 }
+# Images in a gallery (top losses, disagreements): enough to see a pattern, few enough to send.
+GALLERY_SIZE = 16
 
 
 def checkpoint_file(run: RunInfo) -> Path:
@@ -96,6 +110,78 @@ def histories(found: list[RunInfo], names: list[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["run", "epoch", *METRICS])
     return pd.concat(frames, ignore_index=True)
+
+
+def evaluation_of(run: RunInfo) -> Evaluation | None:
+    """The test evaluation the run keeps (``lab.stored_evaluation``); for a run made before
+    runs kept one, computed once here with a progress bar, and kept. None, after saying why,
+    when there is no data to compute it on or it fails."""
+    checkpoint = checkpoint_file(run)
+    kept = kept_evaluation(run.path, checkpoint)
+    if kept is not None:
+        return kept
+    dataset = require_dataset(f"evaluate {run.name} on the test split")
+    if dataset is None:
+        return None
+    bar = st.progress(0.0, text=f"Evaluating {run.name} on the test split ...")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(
+            done / max(total, 1),
+            text=f"Evaluating {run.name}: {done:,} of {total:,} test images, once (the run "
+            "keeps the result)",
+        )
+
+    try:
+        computed = run_evaluation(
+            run.path, checkpoint, dataset, device=inference_device(), progress=progress
+        )
+    except LabError as error:
+        st.error(str(error))
+        return None
+    finally:
+        bar.empty()
+    return computed
+
+
+def scored_dataset(evaluation: Evaluation) -> Dataset | None:
+    """The data set whose test split ``evaluation`` scored, to show its images; None, after
+    saying so, when the sidebar's data is another (a run trained on other data)."""
+    dataset = require_dataset("show the test images")
+    if dataset is None:
+        return None
+    if tuple(dataset.classes) == tuple(evaluation.classes) and np.array_equal(
+        dataset.test.labels.numpy(), evaluation.labels
+    ):
+        return dataset
+    st.caption(
+        "The test images this run was scored on are not those of the data chosen in the "
+        "sidebar: pick the run's own data there to see them."
+    )
+    return None
+
+
+def picture(dataset: Dataset, index: int) -> Image.Image:
+    """Test image ``index`` as a picture (the input of Grad-CAM)."""
+    return Image.fromarray(chw_to_hwc(dataset.test.images[int(index)]))
+
+
+def gallery_picture(dataset: Dataset, index: int, side: int = DISPLAY_SIDE) -> np.ndarray:
+    """Test image ``index`` enlarged pixel by pixel to about ``side`` pixels."""
+    return upscale(chw_to_hwc(dataset.test.images[int(index)]), side)
+
+
+def gallery(pictures: Sequence[np.ndarray], captions: Sequence[str]) -> None:
+    """Images in a row that wraps, every one shown at the same size whatever its own (a
+    Grad-CAM overlay of the 227 px model is larger than a 32 px test image enlarged)."""
+    st.image(list(pictures), caption=list(captions), width=DISPLAY_SIDE)
+
+
+def chart(container: Any, build: Callable[..., alt.TopLevelMixin], *args: Any, **shown: Any):
+    """Draw the chart ``build(*args)`` of ``app.charts`` in ``container`` at its full width,
+    its spec made once per distinct arguments (``app.cache.chart_spec``); ``shown`` passes on
+    a key and the selection options. Returns what ``vega_lite_chart`` returns."""
+    return container.vega_lite_chart(chart_spec(build, *args), width="stretch", **shown)
 
 
 def per_class_accuracy(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
