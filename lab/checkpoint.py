@@ -51,10 +51,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "and plain data, so loading it could run code. Load only checkpoints you trust."
         ) from error
     except Exception as error:  # a damaged file fails deep inside torch in many ways
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # Which way is torch's detail (an IndexError, a KeyError ...): it stays the cause.
         raise CheckpointError(
-            f"cannot read checkpoint {path}: truncated or not a PyTorch file "
-            f"({type(error).__name__}: {first_line})"
+            f"cannot read checkpoint {path}: it is truncated or not a PyTorch file"
         ) from error
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
