@@ -40,21 +40,29 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
+    damaged: Exception | None = None
     try:
         # torch warns about odd pickle protocols; the CLI and the app report one clear line.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"refused to load {path}: it contains {_refused_object(error)}, not only tensors "
-            "and plain data, so loading it could run code. Load only checkpoints you trust."
-        ) from error
+        # The safe loader refuses code (a GLOBAL reference ...), and as an "Unsupported operand"
+        # bytes that are no pickle at all: a text file, an image, zeros.
+        if "Unsupported operand" not in str(error):
+            raise CheckpointError(
+                f"refused to load {path}: it contains {_refused_object(error)}, not only "
+                "tensors and plain data, so loading it could run code. Load only checkpoints "
+                "you trust."
+            ) from error
+        damaged = error
     except Exception as error:  # a damaged file fails deep inside torch in many ways
-        # Which way is torch's detail (an IndexError, a KeyError ...): it stays the cause.
+        damaged = error
+    if damaged is not None:
+        # Which way it failed is torch's detail (an IndexError, a KeyError ...): the cause.
         raise CheckpointError(
             f"cannot read checkpoint {path}: it is truncated or not a PyTorch file"
-        ) from error
+        ) from damaged
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
     return payload

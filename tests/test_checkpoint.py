@@ -75,6 +75,7 @@ def test_newer_format_version_is_refused(trained_run, tmp_path):
         (b"", "empty"),
         (b"PK\x03\x04garbage", "truncated or not a PyTorch file"),
         (b"some text\n", "truncated or not a PyTorch file"),
+        (bytes(64), "truncated or not a PyTorch file"),  # not a refusal to run code
     ],
 )
 def test_unreadable_files_are_refused_clearly(tmp_path, content, message):
