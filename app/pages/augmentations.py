@@ -59,9 +59,12 @@ with preview:
         st.markdown(f"**{source.title}**")
         cells = view.draws(source, config, draws, seed * 100 + row, mean, std, show_tensor)
         columns = st.columns(min(draws + 1, 7))
-        columns[0].image(view.original(source), caption="original")
-        for index, (picture, caption) in enumerate(cells, start=1):
-            columns[index % len(columns)].image(picture, caption=caption)
+        columns[0].image(view.original(source))
+        view.caption(columns[0], "original", "the image before any transform")
+        for index, (picture, caption, details) in enumerate(cells, start=1):
+            column = columns[index % len(columns)]
+            column.image(picture)
+            view.caption(column, caption, details)
 
 st.subheader("Configuration", anchor=False)
 code, actions = st.columns([2, 1])
