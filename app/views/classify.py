@@ -1,5 +1,6 @@
-"""The Classify page's pieces: the checkpoint to use, the classification of uploads and of a
-random test image, how one result is drawn, and its Grad-CAM explanation."""
+"""The Classify page's pieces: the images to classify (uploads, a camera photo, a random test
+image), an uploaded checkpoint and why it cannot be used, whether flip averaging is on, the
+classification, how one result is drawn, and its Grad-CAM explanation."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from lab.runs import sanitize_name
 # same path (and modification time) and its loaded model is reused from the cache.
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "cifar-lab-uploads"
 TOP_K = 5
+# Pixels every picture of a result is shown at (a caption's length must not change its size).
+SIDE = 160
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,12 @@ def render(result: Classified) -> None:
         st.error(picture.error, icon=":material/broken_image:")
         return
     original, seen, chart = st.columns([1, 1, 2])
-    original.image(upscale(np.asarray(picture.image)), caption=f"{picture.name} as given")
+    original.image(
+        upscale(np.asarray(picture.image), SIDE), caption=f"{picture.name} as given", width=SIDE
+    )
     seen.image(
-        upscale(result.seen),
+        upscale(result.seen, SIDE),
+        width=SIDE,
         caption=f"as the network sees it ({result.seen.shape[1]} px, normalised)",
     )
     verdict = f"Top-1: **{prediction.label}** · {prediction.confidence:.1%}"
@@ -185,7 +191,9 @@ def explain_prediction(
     probability = probabilities[loaded.classes.index(explained)]
     overlay, note = st.columns([1, 3], vertical_alignment="center")
     overlay.image(
-        upscale(explanation.overlay), caption=f"Grad-CAM for {explained} ({probability:.1%})"
+        upscale(explanation.overlay, SIDE),
+        caption=f"Grad-CAM for {explained} ({probability:.1%})",
+        width=SIDE,
     )
     note.caption(
         "Red regions raised the score of the explained class the most; blue ones did not "
