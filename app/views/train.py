@@ -50,12 +50,20 @@ SHOWN = (
     "subset",
 )
 FORM_COLUMNS = 4
+# Pixels of each of Start, Pause, Resume and Stop: room for the longest label and its icon.
+BUTTON_WIDTH = 120
 PRESET_HELP = (
     "notebook: the course's AlexNet at 227 px, exactly as the notebook trained it. cpu-fast: an "
     "AlexNet-family network at the native 32 px, minutes on a CPU. Choosing one sets every "
     "setting below."
 )
 MODES = {RUN: "One run", SWEEP: "A sweep: several learning rates and patience values"}
+# What several values of a swept setting do, beneath its help.
+SWEEP_HELP = {
+    "lr": "Several values, separated by commas: one run trains for each.",
+    "patience": "Several values, separated by commas: each run trains with the largest, and "
+    "the smaller ones are replayed from its history, not trained again.",
+}
 HISTORY_FORMATS = {
     "train_loss": "{:.4f}",
     "val_loss": "{:.4f}",
@@ -146,8 +154,7 @@ def settings_form(
             shown = sweep_values(running.sweep.grid[key]) if locked else STORED
             cell.text_input(
                 f"{setting.spec.label} (several)",
-                help=f"{setting.describe()} Several values, separated by commas: the sweep "
-                "trains every combination.",
+                help=f"{setting.describe()} {SWEEP_HELP[key]}",
                 disabled=locked,
                 **FORM.widget(sweep_field(key), shown),
             )
@@ -193,9 +200,12 @@ def sweep_plan(config: RunConfig, grid: dict, train_images: int, runs_dir: Path)
     speed = measured_speed(str(runs_dir), config.model.name, config.model.width)
     epochs = config.train.epochs
     if speed is None:
+        model = config.model.name
+        if SETTINGS["width"].applies_to(model):
+            model += f" at width {config.model.width:g}"
         how_long = (
-            f"No run of {config.model.name} has trained in this runs folder yet, so there is no "
-            "speed to estimate the time from: one short run gives it."
+            f"No run of {model} has trained in this runs folder yet, so there is no speed to "
+            "estimate the time from: one short run gives it."
         )
     else:
         seconds = trained * epochs * train_images / speed
@@ -230,39 +240,40 @@ def buttons(keys: Sequence[str], snap: JobSnapshot | None, startable: bool) -> N
     active = snap is not None and snap.active
     mine = snap is None or snap.owned_by(job.session_id())
     why_not = None if mine else ANOTHER_SESSION
-    row = st.columns([1, 1, 1, 1, 2])
-    row[0].button(
+    # A row that wraps rather than cuts a label when the window is narrow.
+    row = st.container(horizontal=True)
+    row.button(
         "Start",
         type="primary",
         icon=":material/play_arrow:",
         on_click=start,
         args=(keys,),
         disabled=active or not startable,
-        width="stretch",
+        width=BUTTON_WIDTH,
     )
-    row[1].button(
+    row.button(
         "Pause",
         icon=":material/pause:",
         on_click=pause,
         help=why_not,
         disabled=not (mine and snap and snap.state in (jobs.RUNNING, jobs.QUEUED)),
-        width="stretch",
+        width=BUTTON_WIDTH,
     )
-    row[2].button(
+    row.button(
         "Resume",
         icon=":material/resume:",
         on_click=resume,
         help=why_not,
         disabled=not (mine and snap and snap.resumable),
-        width="stretch",
+        width=BUTTON_WIDTH,
     )
-    row[3].button(
+    row.button(
         "Stop",
         icon=":material/stop:",
         on_click=stop,
         help=why_not,
         disabled=not (mine and active),
-        width="stretch",
+        width=BUTTON_WIDTH,
     )
 
 
@@ -307,7 +318,10 @@ def stop() -> None:
 
 def no_job() -> None:
     """What the page says before this tab has a job, with the server's active jobs to watch."""
-    st.info("Set up a run and press **Start**. It trains in the background: you can switch pages.")
+    st.info(
+        "Set up a run (or a sweep) and press **Start**. It trains in the background: you can "
+        "switch pages."
+    )
     for other in others_active(None):
         st.button(
             f"Watch {other.run_name} ({STATE_LABELS[other.state].lower()})",
@@ -386,7 +400,12 @@ def render_live(snap: JobSnapshot) -> None:
         )
         st.warning(f"{snap.reason[0].upper()}{snap.reason[1:]}. {how}", icon=":material/pause:")
     columns = st.columns(4)
-    columns[0].metric("State", STATE_LABELS[snap.state])
+    columns[0].metric(
+        "State",
+        STATE_LABELS[snap.state],
+        help="Queued: waiting for the training slot. Training, Paused (it can resume), "
+        "Stopping; then Stopped (it can resume), Finished, Failed or Cancelled.",
+    )
     columns[1].metric(
         f"Best {snap.monitor}" + (f" (epoch {snap.best_epoch})" if snap.best_epoch else ""),
         format_metric(snap.monitor, snap.best_value),
@@ -503,7 +522,7 @@ def render_outcome(snap: JobSnapshot) -> None:
         )
     elif snap.state == jobs.STOPPED:
         st.info(
-            f"You stopped run `{snap.run_name}` after {epochs} completed epochs.{best} "
+            f"{stopped_by(snap)} run `{snap.run_name}` after {epochs} completed epochs.{best} "
             "Resume continues from the last completed epoch.",
             icon=":material/stop_circle:",
         )
@@ -518,6 +537,12 @@ def render_outcome(snap: JobSnapshot) -> None:
     ):
         checkpoints.open_run(snap.run_name)
         nav.switch_to(nav.CHECKPOINTS)
+
+
+def stopped_by(snap: JobSnapshot) -> str:
+    return (
+        "You stopped" if snap.owned_by(job.session_id()) else "The session that started it stopped"
+    )
 
 
 def render_sweep_outcome(snap: JobSnapshot) -> None:
@@ -536,7 +561,7 @@ def render_sweep_outcome(snap: JobSnapshot) -> None:
         st.error(f"Sweep `{name}` failed: {snap.error}", icon=":material/error:")
     elif snap.state == jobs.STOPPED:
         st.info(
-            f"You stopped sweep `{name}` after {progress.done} of {len(progress.runs)} runs."
+            f"{stopped_by(snap)} sweep `{name}` after {progress.done} of {len(progress.runs)} runs."
             f"{found} Resume goes on with the run it stopped in.",
             icon=":material/stop_circle:",
         )
@@ -563,16 +588,21 @@ def anatomy(model: str, width: float, num_classes: int) -> None:
         st.error(f"This input cannot work: {result.problem}", icon=":material/error:")
         return
     c = st.columns(3)
-    c[0].metric("Parameters", f"{result.params:,}")
-    c[1].metric("Weights", f"{result.weights_mb:.1f} MB")
-    c[2].metric("FLOPs per image", f"{result.flops / 1e6:,.1f} M")
+    c[0].metric("Parameters", f"{result.params:,}", help=TERMS["parameters"])
+    c[1].metric(
+        "Weights", f"{result.weights_mb:.1f} MB", help="Memory the parameters take (32-bit)"
+    )
+    c[2].metric("FLOPs per image", f"{result.flops / 1e6:,.1f} M", help=TERMS["FLOPs"])
     st.dataframe(
         result.layers,
         hide_index=True,
         width="stretch",
         column_config={
-            "params": st.column_config.NumberColumn(format="localized"),
-            "flops": st.column_config.NumberColumn(format="localized"),
+            "output_shape": st.column_config.Column(
+                help="Channels × height × width of what the layer hands on, for one image"
+            ),
+            "params": st.column_config.NumberColumn(format="localized", help=TERMS["parameters"]),
+            "flops": st.column_config.NumberColumn(format="localized", help=TERMS["FLOPs"]),
         },
     )
 

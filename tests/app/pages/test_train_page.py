@@ -58,6 +58,12 @@ def test_a_run_started_on_the_train_page_survives_a_page_switch(with_data, empty
     assert seen == sorted(seen) and len(set(seen)) >= 2  # the history grew from poll to poll
     assert any("images/s" in text and "ETA" in text for text in progress), progress
     assert "Patience used" in texts(at)
+    assert all(metric.proto.help for metric in at.metric)  # every number says what it is
+    (table,) = [t for t in at.dataframe if "val_acc" in t.value.columns]
+    explained = {
+        name for name, column in json.loads(table.proto.columns).items() if "help" in column
+    }
+    assert explained == set(table.value.columns) - {"epoch"}  # and so does every column
     assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy and per-batch loss
 
     go_to(at, nav.DATASET)
