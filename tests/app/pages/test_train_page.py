@@ -421,3 +421,21 @@ def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_
     assert button(at, "Start").disabled
     at.text_input(key=FORM.key("sweep_patience")).input("2, 5").run()
     assert not at.error and not button(at, "Start").disabled
+
+
+def test_a_sweep_is_stopped_as_a_whole_and_resumes(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    set_up_tiny_run(at, epochs=100)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    at.text_input(key=FORM.key("sweep_lr")).input("1e-3, 3e-3")
+    at.text_input(key=FORM.key("name")).input("halted").run()
+    button(at, "Start").click().run()
+    poll_until(at, lambda at: epochs_in_table(at) >= 1)
+    assert "run 1 of 2 (lr0.001-bs8-ep100)" in at.get("progress")[0].proto.text
+    button(at, "Stop").click().run()
+    poll_until(at, lambda at: "You stopped sweep `halted` after 0 of 2 runs" in texts(at))
+    assert not button(at, "Resume").disabled and button(at, "Stop").disabled
+    assert not (empty_runs / "halted" / "lr0.003-bs8-ep100").exists()  # nothing more trained
+    button(at, "Resume").click().run()
+    assert "Training" in texts(at) or "Queued" in texts(at)
+    button(at, "Stop").click().run()
