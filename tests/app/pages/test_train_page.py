@@ -369,12 +369,19 @@ def test_a_run_paused_by_the_idle_rule_says_so_and_how_to_resume(
     assert "Training" in texts(at) and not at.warning
 
 
-def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(with_data, empty_runs):
+def tiny_sweep(epochs: int, lrs: str, patience: str = "2, 5"):
+    """A Train page in the sweep mode: a tiny run (see ``set_up_tiny_run``) per learning rate
+    of ``lrs``, and the ``patience`` values."""
     at = open_page(nav.TRAIN)
-    set_up_tiny_run(at, epochs=2)
+    set_up_tiny_run(at, epochs)
     at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
-    at.text_input(key=FORM.key("sweep_lr")).input("1e-3, 3e-3")
-    at.text_input(key=FORM.key("sweep_patience")).input("0, 1").run()
+    at.text_input(key=FORM.key("sweep_lr")).input(lrs)
+    at.text_input(key=FORM.key("sweep_patience")).input(patience)
+    return at.run()
+
+
+def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(with_data, empty_runs):
+    at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3", patience="0, 1")
     assert not at.exception and not at.error, texts(at)
     (plan,) = [i.value for i in at.info if "combinations" in i.value]
     assert "4 combinations from 2 trained runs" in plan
@@ -398,10 +405,7 @@ def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(wit
 
 
 def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data, with_runs):
-    at = open_page(nav.TRAIN)
-    set_up_tiny_run(at, epochs=3)  # width 0.125, as the trained runs
-    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
-    at.text_input(key=FORM.key("sweep_lr")).input("1e-3, 2e-3, 3e-3").run()
+    at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3, 3e-3")  # width 0.125, as the trained runs
     newest = max(list_runs(with_runs), key=lambda run: run.modified)
     speed = read_history(newest.path)["images_per_s"].median()
     (plan,) = [i.value for i in at.info if "combinations" in i.value]
@@ -424,10 +428,7 @@ def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_
 
 
 def test_a_sweep_is_stopped_as_a_whole_and_resumes(with_data, empty_runs):
-    at = open_page(nav.TRAIN)
-    set_up_tiny_run(at, epochs=100)
-    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
-    at.text_input(key=FORM.key("sweep_lr")).input("1e-3, 3e-3")
+    at = tiny_sweep(epochs=100, lrs="1e-3, 3e-3")
     at.text_input(key=FORM.key("name")).input("halted").run()
     button(at, "Start").click().run()
     poll_until(at, lambda at: epochs_in_table(at) >= 1)
