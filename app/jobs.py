@@ -1,5 +1,5 @@
 """The training job this tab follows, as the sidebar and the Train page show it: its current
-snapshot, its state in words and its one-line status."""
+snapshot, its state in words and its one-line status, and whose it is."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ STATE_LABELS = {
     jobs.FAILED: "Failed",
     jobs.CANCELLED: "Cancelled",
 }
+# Why a session cannot pause, resume or stop a job it watches.
+ANOTHER_SESSION = (
+    "started in another browser session: you can watch it here, but only that session can "
+    "pause, resume or stop it."
+)
 STATE_ICONS = {
     jobs.QUEUED: ":material/hourglass_top:",
     jobs.RUNNING: ":material/play_circle:",
@@ -55,11 +60,17 @@ def format_metric(name: str, value: float | None) -> str:
 
 
 def status_line(snap: JobSnapshot) -> str:
-    """One line for the sidebar: state, epoch, best value."""
+    """One line for the sidebar: state, epoch, best value, and whose job it is."""
     label = f"{STATE_ICONS[snap.state]} **{STATE_LABELS[snap.state]}** `{snap.run_name}`"
+    if not snap.owned_by(job.session_id()):
+        label += "  \n(watching: started in another browser session)"
     if snap.state == jobs.QUEUED and snap.queue_position:
         return f"{label}  \nposition {snap.queue_position} in the queue"
-    parts = [f"epoch {snap.epoch} of {snap.epochs}"]
+    if snap.state == jobs.CANCELLED:
+        return f"{label}  \ncancelled before it started"
+    runs = len(snap.sweep.runs) if snap.sweep else 0
+    parts = [f"run {min(snap.sweep.done + 1, runs)} of {runs}"] if snap.sweep else []
+    parts.append(f"epoch {snap.epoch} of {snap.epochs}")
     if snap.best_value is not None:
         parts.append(f"best {format_metric(snap.monitor, snap.best_value)}")
     return f"{label}  \n{' · '.join(parts)}"

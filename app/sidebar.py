@@ -1,9 +1,11 @@
-"""The sidebar every page shares: data source, runs folder, device, and the training job."""
+"""The sidebar every page shares: data source, runs folder, device, the training job, and the
+glossary of the words the lab uses."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app import glossary
 from app import jobs as job_status
 from app.cache import inference_device
 from app.state import source
@@ -53,6 +55,8 @@ def render() -> None:
         st.caption(f"Device: {describe_device(inference_device())}")
         st.divider()
         status()
+        st.divider()
+        glossary.popover()
 
 
 def status() -> None:

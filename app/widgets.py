@@ -1,5 +1,6 @@
 """Small controls that several pages share and the settings declaration does not describe: a
-class picker with an "every class" entry, and the button that draws new random images."""
+class picker with an "every class" entry, the button that draws new random images, and the
+image uploader with the upload limits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import streamlit as st
 
 from app import nav
 from app.state.store import Store
+from lab.predict import MAX_FILE_BYTES, MAX_PIXELS
+
+# The largest file any upload takes, in MB (the notebook's bare alex_net.pth state_dict is
+# about 180 MB). `.streamlit/config.toml` gives the server's maxUploadSize the same figure (a
+# test checks), and every uploader is given its limit, which it states and enforces itself.
+UPLOAD_LIMIT_MB = 256
+# Images: lab.predict refuses larger files before decoding them.
+IMAGE_LIMIT_MB = MAX_FILE_BYTES // 2**20
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 
 
 def class_choice(
@@ -42,3 +52,20 @@ def no_runs_yet(runs_dir: Any, alternative: str = "") -> None:
     )
     nav.link(nav.TRAIN, "Go to the Train page")
     st.stop()
+
+
+def image_uploader(container: Any, label: str, key: str) -> list:
+    """Several images at once, each at most ``IMAGE_LIMIT_MB`` (the uploader says so) and
+    ``MAX_PIXELS``; the uploaded files."""
+    return (
+        container.file_uploader(
+            label,
+            type=IMAGE_TYPES,
+            accept_multiple_files=True,
+            key=key,
+            max_upload_size=IMAGE_LIMIT_MB,
+            help=f"Images of up to {MAX_PIXELS // 1_000_000} megapixels; any size works, the "
+            "network sees them scaled to its input size.",
+        )
+        or []
+    )

@@ -82,22 +82,29 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}")
     _check_archive(path, size)
+    damaged: Exception | None = None
     try:
         # torch warns about odd pickle protocols; the CLI and the app report one clear line.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"refused to load {path}: it contains {_refused_object(error)}, not only tensors "
-            "and plain data, so loading it could run code. Load only checkpoints you trust."
-        ) from error
+        # The safe loader refuses code (a GLOBAL reference ...), and as an "Unsupported operand"
+        # bytes that are no pickle at all: a text file, an image, zeros.
+        if "Unsupported operand" not in str(error):
+            raise CheckpointError(
+                f"refused to load {path}: it contains {_refused_object(error)}, not only "
+                "tensors and plain data, so loading it could run code. Load only checkpoints "
+                "you trust."
+            ) from error
+        damaged = error
     except Exception as error:  # a damaged file fails deep inside torch in many ways
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        damaged = error
+    if damaged is not None:
+        # Which way it failed is torch's detail (an IndexError, a KeyError ...): the cause.
         raise CheckpointError(
-            f"cannot read checkpoint {path}: truncated or not a PyTorch file "
-            f"({type(error).__name__}: {first_line})"
-        ) from error
+            f"cannot read checkpoint {path}: it is truncated or not a PyTorch file"
+        ) from damaged
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a checkpoint")
     return payload

@@ -6,7 +6,9 @@ Every job gets its own run folder (``lab.runs.create_run_dir``). At most ``max_r
 train at once (default one on a CPU, whose cores they would otherwise fight over); the others
 wait in a queue whose position the snapshot reports. A running job that nobody has polled for
 ``idle_pause_s`` seconds (its browser tab was closed) is paused, so it stops holding the CPU, and
-can be resumed later. A job stopped by the user resumes from its ``last.pt``.
+can be resumed later. A job stopped by the user resumes from its ``last.pt``. A sweep
+(``submit_sweep``) is one job that trains the runs of a ``lab.sweep`` folder in turn: it is
+paused, resumed and stopped as a whole.
 
 This module never imports streamlit: it is plain threads and locks around the training engine.
 """
@@ -20,12 +22,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from lab import runs
+from lab import runs, sweep
 from lab.config import RunConfig
 from lab.data import Dataset
 from lab.device import pick_device
@@ -99,6 +101,26 @@ class BatchLoss:
 
 
 @dataclass(frozen=True)
+class SweepProgress:
+    """Where a sweep job is: its grid, its trained runs in order, and every combination's
+    result known so far (the rows of ``lab.sweep.results_frame``)."""
+
+    grid: dict
+    runs: tuple[str, ...]
+    results: tuple[dict, ...]
+
+    @property
+    def done(self) -> int:
+        """Trained runs finished (each gives one result per patience value)."""
+        return len({result["run"] for result in self.results})
+
+    @property
+    def current(self) -> str | None:
+        """The run in training (or next to train); None once all are done."""
+        return self.runs[self.done] if self.done < len(self.runs) else None
+
+
+@dataclass(frozen=True)
 class JobSnapshot:
     """Everything a page shows about one job, copied under the manager's lock."""
 
@@ -126,6 +148,7 @@ class JobSnapshot:
     error: str | None
     queue_position: int | None  # 1 = next to start
     metrics: dict
+    sweep: SweepProgress | None  # a sweep job's progress; the other fields are of its current run
 
     @property
     def run_name(self) -> str:
@@ -190,13 +213,26 @@ class _Job:
     active_s: float = 0.0
     active_since: float | None = None
     progress_at_start: float | None = None
+    # A sweep job: its progress, the data its runs train on, and each run's config by name;
+    # ``between_runs`` from the end of one run until the next one's first batch.
+    sweep: SweepProgress | None = None
+    dataset: Dataset | None = None
+    sweep_configs: dict[str, RunConfig] = field(default_factory=dict)
+    between_runs: bool = False
 
-    def progress(self) -> float:
+    def run_progress(self) -> float:
+        """0 to 1 over the epochs of the run in training."""
         epochs = self.config.train.epochs
         done = len(self.history)
         if self.batches and self.epoch == done + 1:
             return min(1.0, (done + self.batch / self.batches) / epochs)
         return min(1.0, done / epochs)
+
+    def progress(self) -> float:
+        if self.sweep is None:
+            return self.run_progress()
+        current = 0.0 if self.between_runs else self.run_progress()
+        return min(1.0, (self.sweep.done + current) / len(self.sweep.runs))
 
     def eta_s(self, now: float) -> float | None:
         """Seconds left at the speed of the active time so far (pauses do not count)."""
@@ -248,6 +284,18 @@ class JobManager:
         """
         prepared = prepare_run(config, Path(runs_dir), name=name, dataset=dataset)
         return self._add(_Job(self._new_id(), prepared, prepared.run_dir, prepared.config, owner))
+
+    def submit_sweep(self, sweep_dir: Path, *, dataset: Dataset, owner: str | None = None) -> str:
+        """Queue a sweep folder made by ``lab.sweep.create_sweep`` (or one stopped or
+        interrupted before) as one job that trains its runs in turn (``lab.sweep.run_sweep``)
+        on ``dataset``; returns the job id."""
+        sweep_dir = Path(sweep_dir)
+        planned = sweep.read_sweep(sweep_dir)
+        configs = {entry["run"]: RunConfig.from_dict(entry["config"]) for entry in planned["runs"]}
+        job = _Job(self._new_id(), None, sweep_dir, next(iter(configs.values())), owner)
+        job.sweep = SweepProgress(planned["grid"], tuple(configs), ())
+        job.dataset, job.sweep_configs = dataset, configs
+        return self._add(job)
 
     def resume_run(
         self, run_dir: Path, *, dataset: Dataset | None = None, owner: str | None = None
@@ -393,11 +441,19 @@ class JobManager:
             job.state = STOPPING
         else:
             job.state, job.outcome, job.reason = STOPPED, Outcome.STOPPED, "stopped by the user"
-            if not (job.run_dir / runs.CONFIG).exists():
+            if self._never_trained(job):
                 # It never started: it leaves no folder behind and nothing to resume.
+                if job.sweep is not None:
+                    (job.run_dir / sweep.SWEEP_FILE).unlink(missing_ok=True)
                 runs.remove_empty_run_dir(job.run_dir)
-                job.state, job.prepared = CANCELLED, None
+                job.state, job.prepared, job.dataset = CANCELLED, None, None
         self._schedule()
+
+    @staticmethod
+    def _never_trained(job: _Job) -> bool:
+        if job.sweep is None:
+            return not (job.run_dir / runs.CONFIG).exists()
+        return not any((job.run_dir / name).exists() for name in job.sweep.runs)
 
     def _is_idle(self, job: _Job) -> bool:
         return self._clock() - job.last_watched > self.idle_pause_s
@@ -439,18 +495,22 @@ class JobManager:
         error: str | None = "the training thread ended unexpectedly"
         metrics: dict | None = None
         try:
-            prepared = job.prepared
-            result = fit(
-                job.config,
-                job.run_dir,
-                splits=prepared.splits,
-                resume=job.resume,
-                control=job.control,
-                callbacks=(lambda event: self._on_event(job, event),),
-                device=self.device,
-            )
-            ended = STOPPED if result.outcome is Outcome.STOPPED else FINISHED
-            outcome, reason, error, metrics = result.outcome, result.reason, None, result.metrics
+            if job.sweep is not None:
+                outcome, reason = self._run_sweep(job)
+                metrics = None
+            else:
+                result = fit(
+                    job.config,
+                    job.run_dir,
+                    splits=job.prepared.splits,
+                    resume=job.resume,
+                    control=job.control,
+                    callbacks=(lambda event: self._on_event(job, event),),
+                    device=self.device,
+                )
+                outcome, reason, metrics = result.outcome, result.reason, result.metrics
+            ended = STOPPED if outcome is Outcome.STOPPED else FINISHED
+            error = None
         except LabError as failure:
             error = str(failure)
         except Exception as failure:  # the job must always end in a state the page can show
@@ -464,13 +524,38 @@ class JobManager:
                     job.metrics = dict(metrics)
                 self._mark_inactive(job)
                 if ended != STOPPED:
-                    job.prepared = None  # only a stopped job can resume; free its data
+                    job.prepared = job.dataset = None  # only a stopped job can resume
                 job.resume = (job.run_dir / runs.LAST).exists()
                 self._schedule()
+
+    def _run_sweep(self, job: _Job) -> tuple[Outcome, str]:
+        """Thread body of a sweep job: its runs in turn, each run's events and results folded
+        into the job record; (outcome, reason) of the sweep as a whole."""
+        with self._lock:
+            job.sweep = replace(job.sweep, results=())  # run_sweep reports the done ones again
+            job.between_runs = True
+
+        def on_result(result: dict) -> None:
+            with self._lock:
+                job.sweep = replace(job.sweep, results=(*job.sweep.results, result))
+
+        ended = sweep.run_sweep(
+            job.run_dir,
+            dataset=job.dataset,
+            device=self.device,
+            control=job.control,
+            callbacks=(lambda event: self._on_event(job, event),),
+            on_result=on_result,
+        )
+        if ended["state"] == sweep.STOPPED:
+            return Outcome.STOPPED, "stopped by the user"
+        return Outcome.FINISHED, f"finished: {sweep.describe(ended)}"
 
     def _on_event(self, job: _Job, event: object) -> None:
         """Training-thread callback: fold an engine event into the job record."""
         with self._lock:
+            if job.between_runs and isinstance(event, (BatchEvent, EpochEvent)):
+                self._next_run(job)
             if isinstance(event, BatchEvent):
                 job.epoch, job.batch, job.batches = event.epoch, event.batch, event.batches
                 job.images_per_s = event.images_per_s
@@ -494,7 +579,17 @@ class JobManager:
                 job.patience_counter = event.patience_counter
             elif isinstance(event, EndEvent):
                 job.metrics = dict(event.metrics)
+                job.between_runs = job.sweep is not None
             self._changed.notify_all()
+
+    @staticmethod
+    def _next_run(job: _Job) -> None:
+        """A sweep's next run has started: the per-run fields start afresh (lock held)."""
+        job.between_runs = False
+        job.config = job.sweep_configs[job.sweep.current]
+        job.epoch = job.batch = job.batches = job.patience_counter = 0
+        job.history, job.batch_losses, job.loss_average = [], [], 0.0
+        job.best_epoch = job.best_value = None
 
     def _snapshot(self, job: _Job) -> JobSnapshot:
         position = self._queue.index(job.job_id) + 1 if job.job_id in self._queue else None
@@ -523,4 +618,5 @@ class JobManager:
             error=job.error,
             queue_position=position,
             metrics=dict(job.metrics),
+            sweep=job.sweep,
         )

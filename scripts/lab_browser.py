@@ -42,24 +42,34 @@ T = TypeVar("T")
 
 
 @contextmanager
-def chromium_page(user_data_dir: Path, width: int = 1600, height: int = 1000) -> Iterator[Page]:
-    """A page of a headless Chromium with a fresh profile in ``user_data_dir``."""
-    from playwright.sync_api import sync_playwright
+def chromium_page(
+    user_data_dir: Path, width: int = 1600, height: int = 1000, playwright=None
+) -> Iterator[Page]:
+    """A page of a headless Chromium with a fresh profile in ``user_data_dir``. Several at once
+    (two browser sessions) need one running ``playwright`` (``sync_playwright().start()``):
+    its sync API allows one per thread."""
+    if playwright is None:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(user_data_dir),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=list(CHROMIUM_ARGS),
-            viewport={"width": width, "height": height},
-        )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(ACTION_TIMEOUT_MS)
+        with (
+            sync_playwright() as started,
+            chromium_page(user_data_dir, width, height, started) as page,
+        ):
             yield page
-        finally:
-            context.close()
+        return
+    context = playwright.chromium.launch_persistent_context(
+        str(user_data_dir),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        viewport={"width": width, "height": height},
+    )
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(ACTION_TIMEOUT_MS)
+        yield page
+    finally:
+        context.close()
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.25) -> T:

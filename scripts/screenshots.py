@@ -76,7 +76,6 @@ def scroll_to(page, locator) -> None:
 
 def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs: int) -> None:
     sys.path.insert(0, str(REPO))
-    from app.state.checkpoints import VIEW  # the widget keys
     from app.state.classify import IMAGES_UPLOAD
     from app.state.train import FORM
 

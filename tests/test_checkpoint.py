@@ -71,13 +71,19 @@ def test_newer_format_version_is_refused(trained_run, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty"), (b"PK\x03\x04garbage", "truncated or not a PyTorch file")],
+    [
+        (b"", "empty"),
+        (b"PK\x03\x04garbage", "truncated or not a PyTorch file"),
+        (b"some text\n", "truncated or not a PyTorch file"),
+        (bytes(64), "truncated or not a PyTorch file"),  # not a refusal to run code
+    ],
 )
 def test_unreadable_files_are_refused_clearly(tmp_path, content, message):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=message) as refused:
         read_checkpoint(path)
+    assert "Error" not in str(refused.value)  # one plain sentence, not torch's exception
 
 
 def test_missing_file_is_named(tmp_path):

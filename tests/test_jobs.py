@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from lab import jobs, runs
+from lab.data import load_dataset
 from lab.device import pick_device
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobManager
 from lab.outcome import Outcome
 from lab.presets import preset_config
+from lab.sweep import create_sweep, read_sweep
 
 
 def tiny_config(source: Path, epochs: int, patience: int | None = None, batch_size: int = 16):
@@ -223,3 +225,73 @@ def test_eta_counts_only_active_time_across_pauses(tiny_folder, tmp_path):
         assert later.eta_s == pytest.approx(150.0 * (1 - later.progress) / later.progress)
     finally:
         manager.stop_all()
+
+
+def test_a_sweep_trains_its_runs_in_one_job_and_reports_every_combination(
+    manager, tiny_folder, tmp_path
+):
+    config = tiny_config(tiny_folder, epochs=2)
+    sweep_dir = create_sweep(config, {"lr": [1e-3, 3e-3], "patience": [0, 2]}, tmp_path)
+    dataset = load_dataset(str(tiny_folder))
+    job_id = manager.submit_sweep(sweep_dir, dataset=dataset, owner="tab-a")
+    seen = set()
+
+    def finished():
+        snap = manager.snapshot(job_id)
+        seen.add((snap.sweep.current, snap.sweep.done))
+        return snap.state == jobs.FINISHED
+
+    wait_until(finished, interval=0.01)
+    snap = manager.snapshot(job_id)
+    assert snap.error is None and snap.outcome is Outcome.FINISHED, snap.error
+    assert snap.run_dir == sweep_dir and snap.progress == 1.0
+    assert snap.sweep.runs == ("lr0.001-bs16-ep2", "lr0.003-bs16-ep2")
+    assert snap.sweep.done == 2 and snap.sweep.current is None
+    assert [(r["lr"], r["patience"]) for r in snap.sweep.results] == [
+        (1e-3, 0),
+        (1e-3, 2),
+        (3e-3, 0),
+        (3e-3, 2),
+    ]
+    assert ("lr0.003-bs16-ep2", 1) in seen  # the second run was seen in training
+    assert snap.config.train.lr == 3e-3  # the fields of the last run trained
+    assert read_sweep(sweep_dir)["state"] == "finished"
+
+
+def test_a_sweep_is_stopped_as_a_whole_by_its_owner_and_resumes(manager, tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=400)
+    sweep_dir = create_sweep(config, {"lr": [1e-3, 3e-3]}, tmp_path, name="grid")
+    job_id = manager.submit_sweep(sweep_dir, dataset=load_dataset(str(tiny_folder)), owner="a")
+    wait_until(lambda: len(manager.snapshot(job_id).history) >= 1)
+    with pytest.raises(LabError, match="started in another browser session"):
+        manager.stop(job_id, by="b")
+    manager.stop(job_id, by="a")
+    assert manager.wait(job_id, 60) == jobs.STOPPED
+    stopped = manager.snapshot(job_id)
+    assert stopped.resumable and stopped.sweep.done == 0
+    assert [run["state"] for run in read_sweep(sweep_dir)["runs"]] == ["stopped", "pending"]
+    assert not (sweep_dir / "lr0.003-bs16-ep400").exists()  # the second run never started
+
+    manager.resume(job_id, by="a")
+    # The first run goes on from its last.pt: its next epoch follows the ones it trained.
+    trained = len(stopped.history)
+    resumed = wait_until(
+        lambda: (
+            (history := manager.snapshot(job_id).history)
+            and history[-1]["epoch"] > trained
+            and history
+        )
+    )
+    assert resumed[0]["epoch"] == trained + 1
+    assert manager.snapshot(job_id).sweep.current == "lr0.001-bs16-ep400"
+
+
+def test_a_queued_sweep_stopped_before_it_trained_leaves_nothing(manager, tiny_folder, tmp_path):
+    first = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
+    sweep_dir = create_sweep(tiny_config(tiny_folder, epochs=1), {"lr": [1e-3]}, tmp_path)
+    queued = manager.submit_sweep(sweep_dir, dataset=load_dataset(str(tiny_folder)))
+    assert manager.snapshot(queued).state == jobs.QUEUED
+    manager.stop(queued)
+    assert manager.snapshot(queued).state == jobs.CANCELLED
+    assert not sweep_dir.exists()
+    assert manager.snapshot(first).state == jobs.RUNNING

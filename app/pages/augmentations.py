@@ -8,7 +8,7 @@ from app.state import augment
 from app.state import train as train_state
 from app.state.augment import CONTROLS
 from app.views import augmentations as view
-from app.widgets import redraw_button
+from app.widgets import UPLOAD_LIMIT_MB, image_uploader, redraw_button
 from lab.data import CIFAR10_MEAN, CIFAR10_STD
 
 st.title("Augmentations", anchor=False)
@@ -40,13 +40,8 @@ with preview:
     mean, std = CIFAR10_MEAN, CIFAR10_STD
     errors: list[str] = []
     if pick == "upload":
-        files = st.file_uploader(
-            "Images to augment",
-            type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
-            accept_multiple_files=True,
-            key=CONTROLS.key("uploads"),
-        )
-        sources, errors = view.uploaded_images(files or [])
+        files = image_uploader(st, "Images to augment", CONTROLS.key("uploads"))
+        sources, errors = view.uploaded_images(files)
         st.caption("Normalised with the official CIFAR-10 statistics.")
     else:
         dataset = require_dataset("draw images to augment (or choose Upload)")
@@ -64,9 +59,12 @@ with preview:
         st.markdown(f"**{source.title}**")
         cells = view.draws(source, config, draws, seed * 100 + row, mean, std, show_tensor)
         columns = st.columns(min(draws + 1, 7))
-        columns[0].image(view.original(source), caption="original")
-        for index, (picture, caption) in enumerate(cells, start=1):
-            columns[index % len(columns)].image(picture, caption=caption)
+        columns[0].image(view.original(source))
+        view.caption(columns[0], "original", "the image before any transform")
+        for index, (picture, caption, details) in enumerate(cells, start=1):
+            column = columns[index % len(columns)]
+            column.image(picture)
+            view.caption(column, caption, details)
 
 st.subheader("Configuration", anchor=False)
 code, actions = st.columns([2, 1])
@@ -80,7 +78,11 @@ with actions:
         icon=":material/download:",
     )
     st.file_uploader(
-        "Load a JSON config", type=["json"], key=view.JSON_UPLOAD, on_change=view.load_json_upload
+        "Load a JSON config",
+        type=["json"],
+        key=view.JSON_UPLOAD,
+        on_change=view.load_json_upload,
+        max_upload_size=UPLOAD_LIMIT_MB,
     )
     message = augment.message()
     if message and message[0] == "error":

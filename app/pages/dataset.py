@@ -38,8 +38,8 @@ st.caption(
 )
 
 st.subheader("Channel statistics", anchor=False)
-left, right = st.columns([2, 3])
-left.dataframe(view.channel_stats(dataset).style.format("{:.4f}"), width="stretch")
+left, right = st.columns([1, 1])
+view.channel_table(left, dataset)
 left.caption(
     "Computed from every training pixel (scaled to [0, 1]) when the data was first decoded; "
     "the training pipeline normalises with these values."

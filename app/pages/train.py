@@ -1,8 +1,10 @@
-"""Train: a preset and its settings, Start/Pause/Resume/Stop, and the run's live charts.
+"""Train: a preset and its settings, one run or a sweep of several learning rates and patience
+values, Start/Pause/Resume/Stop, and the job's live charts.
 
 Two expanders read the chosen network (layer table) and run a learning-rate range test.
 Training runs in a background job of the job manager, so it keeps going across reruns and page
-switches; this page only polls it (every 1.5 s while it is active)."""
+switches; this page only polls it (every 1.5 s while it is active) and redraws itself whole
+when the job's state changes, so its buttons always match that state."""
 
 import streamlit as st
 
@@ -22,11 +24,16 @@ if dataset is None:
     st.stop()
 snap = jobs.current_snapshot()
 active = snap is not None and snap.active
-# The run the form describes, checked against the data as Start would check it.
-config, problem = (None, None) if active else view.check(view.SHOWN, source.data_source(), dataset)
+# What the form describes, checked against the data as Start would check it.
+config, grid, train_images, problem = (
+    (None, None, None, None) if active else view.check(view.SHOWN, source.data_source(), dataset)
+)
 
 with st.container(border=True):
-    view.settings_form(view.SHOWN, snap if active else None, problem)
+    mode = view.mode_choice(snap if active else None)
+    view.settings_form(view.SHOWN, mode, snap if active else None, problem)
+if grid is not None:
+    view.sweep_plan(config, grid, train_images, source.runs_dir())
 in_form = snap.config.settings() if active else FORM.values()
 with st.expander("Model anatomy: layers, output shapes, parameters and FLOPs"):
     view.anatomy(in_form["model"], in_form["width"], len(dataset.classes))
@@ -40,13 +47,13 @@ if snap is None:
 
 
 @st.fragment(run_every=POLL_S if active else None)
-def live_view(rendered_active: bool) -> None:
+def live_view(rendered_state: str) -> None:
     latest = jobs.current_snapshot()
+    if latest is None or latest.state != rendered_state:
+        st.rerun()  # paused, resumed, started or ended: redraw the buttons and the summary
     view.render_live(latest)
-    if latest.active != rendered_active:
-        st.rerun()  # started or ended: redraw the controls and the summary
 
 
-live_view(active)
+live_view(snap.state)
 if not active:
     view.render_outcome(snap)

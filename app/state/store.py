@@ -27,13 +27,14 @@ class Store:
     def __init__(self, name: str, initial: Callable[[], Mapping[str, Any]]) -> None:
         self.name = name
         self._initial = initial
-        self._slot = f"_{name}_store"
+        # The session-state key of the values (no widget uses it).
+        self.slot = f"_{name}_store"
 
     def _values(self) -> dict[str, Any]:
         session = st.session_state
-        if self._slot not in session:
-            session[self._slot] = dict(self._initial())
-        return session[self._slot]
+        if self.slot not in session:
+            session[self.slot] = dict(self._initial())
+        return session[self.slot]
 
     def key(self, field: str) -> str:
         """The key of the widget that shows ``field``."""

@@ -1,6 +1,7 @@
 """The Train page's state: the user's settings (a preset's, changed control by control), the run
-name, the augmentation handed over from the Augmentations page, the last refused Start, the
-learning-rate finder's result and the model-anatomy input size.
+name, one run or a sweep and the sweep's values, the augmentation handed over from the
+Augmentations page, the last refused Start, the learning-rate finder's result and the
+model-anatomy input size.
 
 The settings are kept by setting key (``lab.config.SETTINGS``), as the controls show them
 (``app.settings.control_value``): a preset fills them from ``RunConfig.settings()`` and
@@ -16,10 +17,14 @@ from dataclasses import replace
 from app.settings import config_value, control_value
 from app.state.store import Store
 from lab.config import CIFAR10_SOURCE, SETTINGS, AugmentConfig, RunConfig
-from lab.errors import LabError
+from lab.errors import ConfigError, LabError
 from lab.presets import preset_config
+from lab.sweep import parse_values
 
 DEFAULT_PRESET = "cpu-fast"
+# The settings the sweep mode takes several values of (keys of lab.config.SETTINGS).
+SWEPT = ("lr", "patience")
+RUN, SWEEP = "run", "sweep"
 
 
 def preset_values(preset: str) -> dict:
@@ -33,7 +38,11 @@ FORM = Store(
     lambda: {
         "preset": DEFAULT_PRESET,
         "name": "",
+        "mode": RUN,
         **preset_values(DEFAULT_PRESET),
+        # The sweep mode's values of each swept setting, as typed: comma-separated.
+        "sweep_lr": "1e-3, 2e-3, 3e-3",
+        "sweep_patience": "2, 5",
         "augment": None,
         "start_error": None,  # (the error, the form's values it was about)
         "lr_finder": None,  # (what it was run for, its result)
@@ -64,6 +73,37 @@ def run_config(keys: Sequence[str], source: str) -> RunConfig:
     return config.with_settings(chosen)
 
 
+def sweep_field(key: str) -> str:
+    """The field that holds the sweep mode's values of setting ``key``."""
+    return f"sweep_{key}"
+
+
+def sweep_grid(base: RunConfig) -> dict[str, tuple]:
+    """The values the sweep mode's boxes hold, by setting key, each checked on ``base``; raises
+    ``ConfigError`` naming the setting of a value that cannot be parsed or is refused."""
+    grid = {}
+    for key in SWEPT:
+        setting = SETTINGS[key]
+        try:
+            kind = {"int": int, "float": float}[setting.kind]
+            values = parse_values(FORM[sweep_field(key)], kind)
+            for value in values:
+                base.with_settings({key: value})
+        except ConfigError as error:
+            raise ConfigError(str(error), key) from error
+        grid[key] = values
+    return grid
+
+
+def planned(keys: Sequence[str], source: str) -> tuple[RunConfig, dict[str, tuple] | None]:
+    """What Start would train: the run the form describes and, in the sweep mode, the values
+    of each swept setting (None for one run); raises ``ConfigError`` naming the setting."""
+    if FORM["mode"] == RUN:
+        return run_config(keys, source), None
+    base = run_config([key for key in keys if key not in SWEPT], source)
+    return base, sweep_grid(base)
+
+
 def run_name() -> str | None:
     return FORM["name"].strip() or None
 
@@ -78,7 +118,8 @@ def set_augment(config: AugmentConfig | None) -> None:
 
 
 def _form_values() -> dict:
-    return {key: FORM[key] for key in ("preset", "name", "augment", *SETTINGS)}
+    fields = ("preset", "name", "mode", "augment", *SETTINGS, *map(sweep_field, SWEPT))
+    return {key: FORM[key] for key in fields}
 
 
 def set_start_error(error: LabError | None) -> None:
@@ -105,5 +146,5 @@ def set_lr_finder_result(for_what: tuple, result: object) -> None:
 
 
 def use_learning_rate(lr: float) -> None:
-    """Button callback: the learning rate to the slider's stop nearest ``lr``."""
-    FORM.set("lr", control_value(SETTINGS["lr"], lr))
+    """Button callback: the Learning rate slider to ``lr`` (one of its stops)."""
+    FORM.set("lr", lr)

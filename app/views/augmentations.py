@@ -4,6 +4,7 @@ the controls."""
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -86,24 +87,36 @@ def original(source: Source) -> np.ndarray:
     return upscale(np.asarray(source.image))
 
 
-def describe(config: AugmentConfig, params: dict, index: int) -> str:
-    """The parameters one draw used, for the transforms that are switched on."""
+def describe(config: AugmentConfig, params: dict, index: int) -> tuple[str, str]:
+    """What one draw did, for the transforms that are switched on: a caption short enough for
+    the narrow column under the image (its first two changes), and the whole of it."""
     p = describe_params(params, index)
-    parts = []
+    parts: list[tuple[str, str]] = []  # (short, full); short is "" for "nothing happened"
     if config.hflip_p:
-        parts.append("flipped" if p["flip"] else "not flipped")
+        parts.append(("flip", "flipped") if p["flip"] else ("", "not flipped"))
     if config.rotation:
-        parts.append(f"angle {p['angle']:+.1f}°")
+        parts.append((f"{round(p['angle']):+d}°", f"angle {p['angle']:+.1f}°"))  # never -0°
     if config.translate:
-        parts.append(
-            f"offset ({p['dx'] - config.translate:+d}, {p['dy'] - config.translate:+d}) px"
-        )
+        dx, dy = p["dx"] - config.translate, p["dy"] - config.translate
+        parts.append((f"{dx:+d},{dy:+d} px", f"offset ({dx:+d}, {dy:+d}) px"))
     for name in ("brightness", "contrast", "saturation"):
         if getattr(config, name):
-            parts.append(f"{name} ×{p[name]:.2f}")
+            parts.append((f"{name[0]}×{p[name]:.2f}", f"{name} ×{p[name]:.2f}"))
     if config.erase_p:
-        parts.append(f"erased {p['erase_h']}x{p['erase_w']} px" if p["erase"] else "not erased")
-    return " · ".join(parts) or "no random transform"
+        erased = f"erased {p['erase_h']}x{p['erase_w']} px"
+        parts.append(("erased", erased) if p["erase"] else ("", "not erased"))
+    changes = [short for short, _ in parts if short]
+    caption = " ".join(changes[:2]) + (" …" if len(changes) > 2 else "")
+    return caption or "unchanged", " · ".join(full for _, full in parts) or "no random transform"
+
+
+def caption(container, short: str, details: str) -> None:
+    """A one-line caption under an image whose details show on hover (a tooltip of the
+    browser's own: a help icon would not fit the narrow column)."""
+    container.caption(
+        f'<span title="{html.escape(details)}">{html.escape(short)}</span>',
+        unsafe_allow_html=True,
+    )
 
 
 def draws(
@@ -114,8 +127,9 @@ def draws(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     show_tensor: bool,
-) -> list[tuple[np.ndarray, str]]:
-    """``count`` random draws of ``config`` on one image: (picture, caption) each."""
+) -> list[tuple[np.ndarray, str, str]]:
+    """``count`` random draws of ``config`` on one image: (picture, short caption, the whole
+    description) each."""
     size = (source.image.height, source.image.width)
     params = sample_params(config, count, size, torch.Generator().manual_seed(seed))
     out = []
@@ -127,7 +141,7 @@ def draws(
             picture = network_view(tensor, mean, std)
         else:
             picture = (tensor.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        out.append((upscale(picture), describe(config, params, index)))
+        out.append((upscale(picture), *describe(config, params, index)))
     return out
 
 

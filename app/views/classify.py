@@ -1,5 +1,6 @@
-"""The Classify page's pieces: the checkpoint to use, the classification of uploads and of a
-random test image, how one result is drawn, and its Grad-CAM explanation."""
+"""The Classify page's pieces: the images to classify (uploads, a camera photo, a random test
+image), an uploaded checkpoint and why it cannot be used, whether flip averaging is on, the
+classification, how one result is drawn, and its Grad-CAM explanation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import streamlit as st
 from PIL import Image
 
 from app import cache, charts
+from app.glossary import TERMS
 from app.images import upscale
 from app.state.classify import PICKS
 from app.widgets import class_choice
@@ -23,17 +25,28 @@ from lab.predict import Prediction, network_view, open_image, predict_images, pr
 from lab.uploads import upload_store
 
 TOP_K = 5
+# Pixels every picture of a result is shown at (a caption's length must not change its size).
+SIDE = 160
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One image to classify: its name, the decoded image or why it could not be decoded, and
+    its true class when it is known (a test image)."""
+
+    name: str
+    image: Image.Image | None
+    error: str | None = None
+    true_label: str | None = None
 
 
 @dataclass(frozen=True)
 class Classified:
     """One image's outcome: its prediction and what the network saw, or why it was refused."""
 
-    name: str
-    image: Image.Image | None
+    picture: Picture
     seen: np.ndarray | None  # the preprocessed input, de-normalised to a picture
     prediction: Prediction | None
-    error: str | None = None
 
 
 def stored_upload(name: str, data: bytes) -> Path:
@@ -43,36 +56,55 @@ def stored_upload(name: str, data: bytes) -> Path:
     return upload_store().save(name, data)
 
 
+def checkpoint_problem(error: LabError, path: Path, shown_as: str | None) -> str:
+    """Why a checkpoint cannot be used, in one sentence that names an upload as the user
+    named it, never by where the server keeps it."""
+    text = str(error)
+    if shown_as is None:
+        return f"Cannot use this checkpoint: {text}"
+    for where in {str(path.resolve()), str(path)}:
+        text = text.replace(where, shown_as)
+    return f"Cannot use {shown_as}: {text}"
+
+
+def flip_averaging(loaded: LoadedModel) -> str:
+    """Whether the checkpoint scores with flip averaging, which every probability here uses."""
+    if loaded.config.train.tta_flip:
+        return (
+            "Flip averaging is on for this checkpoint: every probability below averages the "
+            "image and its mirror image."
+        )
+    return "Flip averaging is off for this checkpoint: each image is classified as it is."
+
+
 def network_input(loaded: LoadedModel, image: Image.Image) -> np.ndarray:
     """The image exactly as the network receives it (resized, normalised), as a picture."""
     tensor = preprocess_image(image, loaded.input_size, loaded.mean, loaded.std)
     return network_view(tensor, loaded.mean, loaded.std)
 
 
-def classify(loaded: LoadedModel, named_images: list[tuple[str, Image.Image]]) -> list[Classified]:
-    """Top-5 predictions of decoded images, in one batch."""
-    predictions = predict_images(loaded, [image for _, image in named_images], top_k=TOP_K)
-    return [
-        Classified(name, image, network_input(loaded, image), prediction)
-        for (name, image), prediction in zip(named_images, predictions, strict=True)
-    ]
-
-
-def classify_uploads(loaded: LoadedModel, uploads: list[tuple[str, bytes]]) -> list[Classified]:
-    """Decode and classify uploaded files, in their order (names may repeat); a file that
-    cannot be decoded gets its reason instead."""
-    decoded: list[tuple[int, str, Image.Image]] = []
-    results: list[Classified | None] = []
+def uploaded_images(uploads: list[tuple[str, bytes]]) -> list[Picture]:
+    """Uploaded files decoded, in their order (names may repeat); a file that cannot be
+    decoded gets its reason instead."""
+    pictures = []
     for name, data in uploads:
         try:
-            decoded.append((len(results), name, open_image(data, name)))
-            results.append(None)
+            pictures.append(Picture(name, open_image(data, name)))
         except LabError as error:
-            results.append(Classified(name, None, None, None, str(error)))
-    classified = classify(loaded, [(name, image) for _, name, image in decoded])
-    for (position, _, _), result in zip(decoded, classified, strict=True):
-        results[position] = result
-    return results
+            pictures.append(Picture(name, None, str(error)))
+    return pictures
+
+
+def classify(loaded: LoadedModel, pictures: list[Picture]) -> list[Classified]:
+    """Top-5 predictions of the decoded pictures, in one batch, in their order."""
+    decoded = [picture for picture in pictures if picture.image is not None]
+    predictions = iter(predict_images(loaded, [p.image for p in decoded], top_k=TOP_K))
+    return [
+        Classified(picture, network_input(loaded, picture.image), next(predictions))
+        if picture.image is not None
+        else Classified(picture, None, None)
+        for picture in pictures
+    ]
 
 
 def random_test_image(dataset: Dataset) -> int:
@@ -80,28 +112,32 @@ def random_test_image(dataset: Dataset) -> int:
     return int(np.random.default_rng().integers(len(dataset.test)))
 
 
-def test_image(dataset: Dataset, index: int) -> tuple[Image.Image, str]:
-    """Test image ``index`` and its true class."""
+def test_image(dataset: Dataset, index: int) -> Picture:
+    """Test image ``index`` with its true class."""
     pixels = dataset.test.images[index].permute(1, 2, 0).numpy()
-    return Image.fromarray(pixels), dataset.classes[int(dataset.test.labels[index])]
+    true_label = dataset.classes[int(dataset.test.labels[index])]
+    return Picture(f"test image {index}", Image.fromarray(pixels), true_label=true_label)
 
 
-def render(result: Classified, true_label: str | None = None) -> None:
+def render(result: Classified) -> None:
     """The input, what the network saw, and the top-5 probabilities of one image."""
-    if result.error:
-        st.error(result.error, icon=":material/broken_image:")
+    picture, prediction = result.picture, result.prediction
+    if picture.error:
+        st.error(picture.error, icon=":material/broken_image:")
         return
-    prediction = result.prediction
     original, seen, chart = st.columns([1, 1, 2])
-    original.image(upscale(np.asarray(result.image)), caption=f"{result.name} as uploaded")
+    original.image(
+        upscale(np.asarray(picture.image), SIDE), caption=f"{picture.name} as given", width=SIDE
+    )
     seen.image(
-        upscale(result.seen),
+        upscale(result.seen, SIDE),
+        width=SIDE,
         caption=f"as the network sees it ({result.seen.shape[1]} px, normalised)",
     )
     verdict = f"Top-1: **{prediction.label}** · {prediction.confidence:.1%}"
-    if true_label is not None:
-        mark = ":green[right]" if true_label == prediction.label else ":red[wrong]"
-        verdict += f" · true label **{true_label}** ({mark})"
+    if picture.true_label is not None:
+        mark = ":green[right]" if picture.true_label == prediction.label else ":red[wrong]"
+        verdict += f" · true label **{picture.true_label}** ({mark})"
     chart.markdown(verdict)
     chart.altair_chart(charts.top_k(prediction.labels, prediction.probabilities), width="stretch")
 
@@ -123,27 +159,33 @@ def cam_target(loaded: LoadedModel) -> str | None:
 
 
 def explain_prediction(
-    checkpoint: Path,
-    loaded: LoadedModel,
-    image: Image.Image,
-    probabilities: np.ndarray,
-    target: str | None,
+    checkpoint: Path, loaded: LoadedModel, result: Classified, target: str | None
 ) -> None:
-    """The unsure hint (when the model is unsure) and the Grad-CAM overlay of one image."""
+    """The unsure hint (when the model is unsure) and the Grad-CAM overlay of one image, for
+    ``target`` or else the top-1 class, with the probability the top-5 chart gives it (the same
+    flip averaging)."""
+    image, prediction = result.picture.image, result.prediction
+    probabilities = prediction.all_probabilities
     hint = insight.unsure_message(probabilities, loaded.classes)
     if hint:
         st.warning(hint, icon=":material/help:")
+    explained = target or prediction.label
     try:
-        (explanation,) = cache.explained(checkpoint, [image], ("upload", image_key(image)), target)
+        (explanation,) = cache.explained(
+            checkpoint, [image], ("upload", image_key(image)), explained
+        )
     except LabError as error:
         st.caption(f"No Grad-CAM: {error}")
         return
+    probability = probabilities[loaded.classes.index(explained)]
     overlay, note = st.columns([1, 3], vertical_alignment="center")
     overlay.image(
-        upscale(explanation.overlay),
-        caption=f"Grad-CAM for {explanation.target} ({explanation.target_probability:.1%})",
+        upscale(explanation.overlay, SIDE),
+        caption=f"Grad-CAM for {explained} ({probability:.1%})",
+        width=SIDE,
     )
     note.caption(
         "Red regions raised the score of the explained class the most; blue ones did not "
-        "(Grad-CAM on the last convolutional layer, without test-time flip)."
+        "(Grad-CAM on the last convolutional layer, of the image as it is).",
+        help=TERMS["Grad-CAM"],
     )

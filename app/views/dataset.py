@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.cache import sample_rows
+from app.glossary import TERMS
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, Dataset
 
 
@@ -30,3 +31,28 @@ def channel_stats(dataset: Dataset) -> pd.DataFrame:
             "std (official CIFAR-10)": CIFAR10_STD,
         }
     ).set_index("channel")
+
+
+# The statistics table's columns: short labels, so all of them fit beside the histograms, and
+# what each holds on hover.
+STATS_COLUMNS = {
+    "mean (this data)": ("mean", "Mean of the channel over every training pixel of this data"),
+    "mean (official CIFAR-10)": ("mean CIFAR-10", "The official CIFAR-10 training mean"),
+    "std (this data)": ("std", "Standard deviation of the channel over this data's pixels"),
+    "std (official CIFAR-10)": ("std CIFAR-10", "The official CIFAR-10 training std"),
+}
+
+
+def channel_table(container, dataset: Dataset) -> None:
+    """The channel statistics, every column in view."""
+    container.dataframe(
+        channel_stats(dataset).style.format("{:.4f}"),
+        width="stretch",
+        column_config={
+            "_index": st.column_config.Column("channel", help=TERMS["mean / std"]),
+            **{
+                name: st.column_config.NumberColumn(label, help=help)
+                for name, (label, help) in STATS_COLUMNS.items()
+            },
+        },
+    )

@@ -346,20 +346,14 @@ def unsure_message(
     if not (low_top or high_entropy):
         return None
     if low_top and high_entropy:
-        why = f"its best guess, {classes[top]}, has only {p[top]:.0%} probability and the rest "
-        why += "is spread over many classes"
+        why = f"{classes[top]} has only {p[top]:.0%}, the rest is spread over many classes"
     elif low_top:
         runner_up = int(np.argsort(-p)[1])
-        why = f"its best guess, {classes[top]}, has only {p[top]:.0%} probability "
-        why += f"(next: {classes[runner_up]}, {p[runner_up]:.0%})"
+        why = f"{classes[top]} has only {p[top]:.0%} (next: {classes[runner_up]}, "
+        why += f"{p[runner_up]:.0%})"
     else:
-        why = f"although {classes[top]} leads with {p[top]:.0%}, the rest of the probability is "
-        why += "spread over many classes"
-    return (
-        f"The model is unsure: {why}. The image may show something outside the "
-        f"{len(classes)} classes it knows ({', '.join(classes)}), or be too small, dark or "
-        "cropped to tell, so treat this answer with care."
-    )
+        why = f"{classes[top]} leads with {p[top]:.0%}, but the rest is spread over many classes"
+    return f"The model is unsure: {why}. The image may show none of its {len(classes)} classes."
 
 
 # --- training dynamics --------------------------------------------------------------------------

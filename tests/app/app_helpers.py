@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.nav import Page
+from app.state.store import Store
 from lab.config import RunConfig
 from lab.presets import preset_config
 
@@ -91,3 +92,8 @@ def tiny_run_config(source: Path, epochs: int, lr: float = 3e-3) -> RunConfig:
         model={"width": 0.125},
         train={"epochs": epochs, "batch_size": 16, "lr": lr, "eval_batch_size": 64},
     )
+
+
+def stored(at: AppTest, store: Store) -> dict:
+    """The values ``store`` holds in ``at``'s session."""
+    return at.session_state[store.slot]

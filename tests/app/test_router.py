@@ -9,6 +9,7 @@ import pytest
 from app_helpers import new_app, open_page, texts
 
 from app import nav
+from app.glossary import TERMS
 from app.state import source
 
 DATA_PAGES = (nav.DATASET, nav.AUGMENTATIONS, nav.TRAIN)
@@ -28,6 +29,10 @@ def test_every_page_renders_with_data(page, runs_fixture, with_data, request):
     assert not at.error, at.error[0].value
     assert at.title[0].value == page.title
     assert "No training job in this tab" in texts(at)  # the sidebar's job status, on every page
+    (glossary,) = at.sidebar.get("popover")  # and the glossary
+    assert glossary.proto.popover.label == "Glossary"
+    words = glossary.markdown[0].value
+    assert all(f"- **{term}**: {text}" in words for term, text in TERMS.items())
 
 
 @on_every_page_with_and_without_runs
@@ -88,3 +93,9 @@ def test_a_folder_outside_the_allowed_roots_is_refused(
     assert "72 training" not in texts(at)  # nothing was loaded from the refused folder
     at.text_input(key=source.STORE.key("runs_dir")).input("/etc").run()
     assert "outside the folders this lab may use" in at.sidebar.error[1].value
+
+
+def test_the_glossary_explains_the_words_learners_met_unexplained():
+    met = {"val_acc", "min delta", "width", "ECE", "acc_gap", "loss_gap", "TTA (flip averaging)"}
+    met |= {"bf16", "one-cycle", "label smoothing", "Grad-CAM", "lr"}
+    assert met <= set(TERMS)

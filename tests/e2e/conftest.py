@@ -1,10 +1,14 @@
 """Fixtures of the browser tests: a small real data subset, the app's server started on a free
 port over it, and a fresh Chromium tab (a new browser session) for every test, so each test
-sets up what it needs and runs alone or in any order.
+sets up what it needs and runs alone or in any order; a second browser (``watcher``) for the
+tests of two sessions, and a server whose idle rule pauses a run between two polls.
+
+Every tab fails its test on a browser console error, an uncaught script error, or a request to
+any host but the app's: the lab works offline, favicon and fonts included.
 
 Skipped, with the reason, where Chromium (/usr/bin/chromium), Playwright or the real data
 (CIFAR_LAB_DATA, an image folder) is missing; CI installs Chromium and sets CIFAR_LAB_DATA.
-On a failure the tab's screenshot, its text and the server's log go to test-artifacts/e2e/.
+On a failure each tab's screenshot, its text and the server's log go to test-artifacts/e2e/.
 """
 
 from __future__ import annotations
@@ -12,11 +16,22 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from scripts.lab_browser import CHROMIUM, chromium_page, open_app, page_text
+from scripts.lab_browser import (
+    CHROMIUM,
+    button,
+    chromium_page,
+    go_to,
+    open_app,
+    page_text,
+    wait_until,
+)
 from scripts.lab_server import (
     TEST_PER_CLASS,
     TRAIN_PER_CLASS,
@@ -68,27 +83,121 @@ def lab_server(data_subset, tmp_path_factory):
         yield server
 
 
+# The idle server pauses a run nobody polled for this long: less than the Train page's poll
+# (1.5 s), so a watched run pauses itself between two polls, as an unwatched one would.
+IDLE_PAUSE_S = "1"
+
+
+@pytest.fixture(scope="session")
+def idle_server(data_subset, tmp_path_factory):
+    """A second server whose idle rule pauses runs between two polls of the Train page."""
+    server = LabServer(data_subset, tmp_path_factory.mktemp("e2e-idle-server"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CIFAR_LAB_IDLE_PAUSE_S", IDLE_PAUSE_S)
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Offline:
+    """What a tab did that the lab must not: console errors, uncaught script errors, and
+    requests to any host but the app's."""
+
+    def __init__(self, page, url: str) -> None:
+        self.app = urlsplit(url).netloc
+        self.problems: list[str] = []
+        page.on("console", self.console)
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        page.on("request", lambda request: self.visit(request.url))
+        page.on("websocket", lambda socket: self.visit(socket.url))
+
+    def console(self, message) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location})")
+
+    def visit(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("data", "blob") and parts.netloc != self.app:
+            self.problems.append(f"request to another host: {url}")
+
+
+@pytest.fixture(scope="session")
+def driver():
+    """One Playwright for every browser of the session (its sync API allows one at a time)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@contextmanager
+def app_tab(request, driver, server: LabServer, profile: Path, name: str):
+    """A Chromium (its own profile: a browser session of its own) on the app's Dataset page;
+    fails the test if the tab logged an error or reached outside the app."""
+    with chromium_page(profile, playwright=driver) as tab:
+        offline = Offline(tab, server.url)
+        try:
+            open_app(tab, server.url)
+        except Exception:
+            save_artifacts(request.config.rootpath, f"{name}-open_app", tab, server)
+            raise
+        yield tab
+        reports = request.node.stash.get(_REPORTS, {})
+        if any(report.failed for report in reports.values()):
+            save_artifacts(request.config.rootpath, f"{request.node.name}-{name}", tab, server)
+            stop_own_run(tab)
+        assert not offline.problems, "\n".join(offline.problems)
+
+
+def stop_own_run(tab) -> None:
+    """After a failed test: stop the run this tab started, if it still trains, so it does not
+    hold the training slot the next tests need."""
+    try:
+        go_to(tab, "Train")
+        stop = button(tab, "Stop")
+        if stop.is_enabled():
+            stop.click()
+            wait_until(lambda: button(tab, "Stop").is_disabled(), 120, "the run to stop")
+    except Exception as error:  # the tab itself may be what broke
+        print(f"could not stop the tab's run: {error!r}")
+
+
 @pytest.fixture
-def page(request, lab_server, tmp_path_factory):
+def page(request, driver, lab_server, tmp_path_factory):
     """A Chromium tab on the app's Dataset page, in a fresh profile: a new session of its own,
     with every setting at its default."""
-    with chromium_page(tmp_path_factory.mktemp("chromium-profile")) as tab:
-        try:
-            open_app(tab, lab_server.url)
-        except Exception:
-            save_artifacts(request.config.rootpath, "open_app", tab, lab_server)
-            raise
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with app_tab(request, driver, lab_server, profile, "page") as tab:
         yield tab
 
 
-@pytest.fixture(autouse=True)
-def artifacts_on_failure(request, lab_server, page):
-    """After a failed test: a screenshot of the tab, its text and the server's log."""
-    yield
-    reports = request.node.stash.get(_REPORTS, {})
-    if not any(report.failed for report in reports.values()):
-        return
-    save_artifacts(request.config.rootpath, request.node.name, page, lab_server)
+@pytest.fixture
+def watcher(request, driver, lab_server, tmp_path_factory):
+    """A second browser on the app: another session, as a classmate's laptop would be."""
+    profile = tmp_path_factory.mktemp("chromium-watcher")
+    with app_tab(request, driver, lab_server, profile, "watcher") as tab:
+        yield tab
+
+
+@pytest.fixture
+def idle_page(request, driver, idle_server, tmp_path_factory):
+    """A Chromium tab on the idle server."""
+    profile = tmp_path_factory.mktemp("chromium-idle")
+    with app_tab(request, driver, idle_server, profile, "idle") as tab:
+        yield tab
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """Where the layout tests leave their screenshots (CIFAR_LAB_SCREENSHOTS, else a folder in
+    the temporary directory), to look at after a change of the UI."""
+    folder = Path(
+        os.environ.get("CIFAR_LAB_SCREENSHOTS", Path(tempfile.gettempdir()) / "cifar-lab-ui")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def save_artifacts(root: Path, name: str, page, server: LabServer) -> None:

@@ -2,8 +2,11 @@
 
 Each test is one page of the journey, in a tab of its own (a new session), and sets up what it
 needs: the Checkpoints and Classify pages use a run trained for them by a fixture, so any test
-runs alone or in any order. Every step also checks that no Streamlit exception box is on the
-page.
+runs alone or in any order. Two tests use two browsers at once (the owner of a run and a
+watcher), one a server whose idle rule pauses runs, and the layout tests visit every page at
+1280 and 1400 px, leaving screenshots. Every step also checks that no Streamlit exception box
+is on the page, and every tab fails its test on a console error or a request that leaves the
+machine (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from PIL import Image
 
 from app.state.augment import CONTROLS
 from app.state.checkpoints import VIEW
-from app.state.classify import IMAGES_UPLOAD, PICKS
+from app.state.classify import CHECKPOINT_UPLOAD, IMAGES_UPLOAD, PICKS
 from app.state.train import FORM
+from app.views.classify import UPLOAD_DIR
 from lab import runs
 from lab.data import CIFAR10_MEAN, CIFAR10_STD
 from lab.presets import preset_config
 from lab.train import fit
 from scripts.lab_browser import (
     MAIN,
+    SIDEBAR,
     alerts,
     assert_no_exception,
     button,
@@ -62,7 +67,7 @@ TRAINED_RUN = "e2e-trained"
 BATCH_SIZE = "8"
 TRAINING_IMAGES = "200"
 PAGE_TIMEOUT_S = 60
-TRAIN_TIMEOUT_S = 180
+TRAIN_TIMEOUT_S = 600
 ANGLE = re.compile(r"angle ([+-]?\d+(?:\.\d+)?)°")
 
 
@@ -83,7 +88,27 @@ def expected_stats(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def angles(shown: list[dict]) -> list[float]:
-    return [float(m.group(1)) for image in shown for m in ANGLE.finditer(image["caption"])]
+    return [float(m.group(1)) for image in shown for m in ANGLE.finditer(image["details"])]
+
+
+def captioned_images(page) -> list[dict] | None:
+    """The main area's images once all have loaded, each with the caption under it and the
+    details its caption shows on hover (the Augmentations page's draws); None before."""
+    shown = settled_images(page)
+    if shown is None:
+        return None
+    captions = page.locator(MAIN).evaluate(
+        """element => Array.from(element.querySelectorAll('[data-testid="stImage"]')).map(box => {
+            const cell = box.closest('[data-testid="stElementContainer"]');
+            const next = cell && cell.nextElementSibling;
+            const span = next && next.querySelector('[data-testid="stCaptionContainer"] span');
+            return span ? [span.innerText.trim(), span.getAttribute('title') || ''] : ['', ''];
+        })"""
+    )
+    return [
+        {**image, "caption": caption, "details": details}
+        for image, (caption, details) in zip(shown, captions, strict=True)
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +144,7 @@ def test_dataset_page_shows_class_chart_sample_grid_and_channel_statistics(page,
         lambda: [
             rows
             for frame in page.locator(f'{MAIN} [data-testid="stDataFrame"]').all()
-            if (rows := table_rows(frame)) and "std (this data)" in rows[0]
+            if (rows := table_rows(frame)) and "std CIFAR-10" in rows[0]
         ],
         PAGE_TIMEOUT_S,
         "the channel statistics table",
@@ -127,16 +152,16 @@ def test_dataset_page_shows_class_chart_sample_grid_and_channel_statistics(page,
     mean, std = expected_stats(data_subset)
     assert [row["channel"] for row in stats] == ["red", "green", "blue"]
     for channel, row in enumerate(stats):
-        assert number(row["mean (this data)"]) == pytest.approx(mean[channel], abs=1e-5)
-        assert number(row["std (this data)"]) == pytest.approx(std[channel], abs=1e-5)
-        assert number(row["mean (official CIFAR-10)"]) == pytest.approx(CIFAR10_MEAN[channel])
-        assert number(row["std (official CIFAR-10)"]) == pytest.approx(CIFAR10_STD[channel])
+        assert number(row["mean"]) == pytest.approx(mean[channel], abs=1e-5)
+        assert number(row["std"]) == pytest.approx(std[channel], abs=1e-5)
+        assert number(row["mean CIFAR-10"]) == pytest.approx(CIFAR10_MEAN[channel])
+        assert number(row["std CIFAR-10"]) == pytest.approx(CIFAR10_STD[channel])
     assert_no_exception(page, "the Dataset page")
 
 
 def test_rotation_slider_changes_the_augmentation_preview(page):
     go_to(page, "Augmentations", PAGE_TIMEOUT_S)
-    before = wait_until(lambda: settled_images(page), PAGE_TIMEOUT_S, "the augmentations")
+    before = wait_until(lambda: captioned_images(page), PAGE_TIMEOUT_S, "the augmentations")
     originals = [image["src"] for image in before if image["caption"] == "original"]
     draws = [image["src"] for image in before if image["caption"] != "original"]
     assert originals and len(draws) >= len(originals), before
@@ -153,7 +178,7 @@ def test_rotation_slider_changes_the_augmentation_preview(page):
         return sum(a != b for a, b in zip(draws, new, strict=True)) > len(new) // 2
 
     after = wait_until(
-        lambda: (shown := settled_images(page)) and redrawn(shown) and shown,
+        lambda: (shown := captioned_images(page)) and redrawn(shown) and shown,
         PAGE_TIMEOUT_S,
         "the preview to change after moving the rotation slider",
     )
@@ -185,19 +210,26 @@ def epochs_done(page) -> set[str]:
     return {mark["epoch"] for mark in marks(chart.first, "point")} if chart.count() else set()
 
 
-def test_training_runs_live_and_keeps_going_across_a_page_switch(page, lab_server):
+def set_up_long_run(page, name: str) -> None:
+    """On the Train page: a run that trains until stopped, tiny batches on a few images."""
     go_to(page, "Train", PAGE_TIMEOUT_S)
     button(page, "Start").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
     wait_settled(page)
-    assert selected(page, FORM.key("preset")) == "cpu-fast"
-    assert number(press_slider(page, FORM.key("epochs"), "End")) == 100
-    assert number(press_slider(page, FORM.key("patience"), "End")) == 30
+    press_slider(page, FORM.key("epochs"), "End")
+    press_slider(page, FORM.key("patience"), "End")
     set_slider(page, FORM.key("batch_size"), BATCH_SIZE)
-    for key, text in ((FORM.key("subset"), TRAINING_IMAGES), (FORM.key("name"), RUN_NAME)):
+    for key, text in ((FORM.key("subset"), TRAINING_IMAGES), (FORM.key("name"), name)):
         box = widget(page, key).locator("input")
         box.fill(text)
         box.press("Enter")
         wait_settled(page)
+
+
+def test_training_runs_live_and_keeps_going_across_a_page_switch(page, lab_server):
+    set_up_long_run(page, RUN_NAME)
+    assert selected(page, FORM.key("preset")) == "cpu-fast"
+    for key, top in (("epochs", 100), ("patience", 30)):
+        assert number(slider(page, FORM.key(key)).get_attribute("aria-valuetext")) == top
     assert_no_exception(page, "the Train page")
     button(page, "Start").click()
 
@@ -328,5 +360,274 @@ def test_classify_shows_the_top5_of_an_uploaded_png(page, trained_run, data_subs
     assert verdict.group(1) == labels[best]
     assert float(verdict.group(2)) / 100 == pytest.approx(probabilities[best], abs=1e-3)
     shown = wait_until(lambda: settled_images(page), PAGE_TIMEOUT_S, "the classified image")
-    assert any(image["caption"] == f"{png.name} as uploaded" for image in shown), shown
+    assert any(image["caption"] == f"{png.name} as given" for image in shown), shown
     assert_no_exception(page, "the Classify page")
+
+
+# --- two sessions: a run belongs to the one that started it ------------------------------------
+
+
+def controls(page) -> dict[str, bool]:
+    """Which of Pause, Resume and Stop are enabled."""
+    return {label: button(page, label).is_enabled() for label in ("Pause", "Resume", "Stop")}
+
+
+def test_a_run_belongs_to_the_browser_session_that_started_it(page, watcher):
+    name = "e2e-owned"
+    set_up_long_run(page, name)
+    button(page, "Start").click()
+    try:
+        wait_until(lambda: metric(page, "State") == "Training", TRAIN_TIMEOUT_S, "the run")
+
+        # The other browser finds the run, watches it, and may not change it.
+        go_to(watcher, "Train", PAGE_TIMEOUT_S)
+        watch = button(watcher, f"Watch {name} (training)")
+        watch.wait_for(timeout=PAGE_TIMEOUT_S * 1000)
+        watch.click()
+        notice = wait_until(
+            lambda: [text for text in alerts(watcher) if "another browser session" in text],
+            PAGE_TIMEOUT_S,
+            "the watcher's notice",
+        )
+        assert f"{name} was started in another browser session" in notice[0]
+        assert "only that session can pause, resume or stop it" in notice[0]
+        wait_settled(watcher)
+        assert controls(watcher) == {"Pause": False, "Resume": False, "Stop": False}
+        assert "watching: started in another browser session" in page_text(watcher)
+        assert_no_exception(watcher, "the watcher's Train page")
+
+        # The owner pauses: the watcher sees it within a poll, still read-only.
+        button(page, "Pause").click()
+        wait_until(lambda: metric(watcher, "State") == "Paused", PAGE_TIMEOUT_S, "the pause")
+        wait_settled(watcher)
+        assert controls(watcher) == {"Pause": False, "Resume": False, "Stop": False}
+        wait_settled(page)
+        assert controls(page) == {"Pause": False, "Resume": True, "Stop": True}
+    finally:
+        go_to(page, "Train", PAGE_TIMEOUT_S)
+        button(page, "Stop").click()
+    wait_until(lambda: metric(watcher, "State") == "Stopped", TRAIN_TIMEOUT_S, "the stop")
+    said = wait_until(
+        lambda: [text for text in alerts(watcher) if f"run {name}" in text],
+        PAGE_TIMEOUT_S,
+        "the watcher's summary",
+    )
+    assert "The session that started it stopped run" in said[0], said
+    assert_no_exception(watcher, "the watcher's Train page after the run")
+
+
+def test_a_run_the_idle_rule_pauses_says_so_and_its_buttons_follow_at_once(idle_page):
+    """On a server whose idle rule pauses a run nobody polled for 1 s, a run pauses itself
+    between two polls of its Train page, as a run nobody watches does after 15 minutes."""
+    set_up_long_run(idle_page, "e2e-idle")
+    button(idle_page, "Start").click()
+    try:
+        wait_until(lambda: metric(idle_page, "State") == "Paused", TRAIN_TIMEOUT_S, "the pause")
+        wait_settled(idle_page)
+        # The page redrew itself whole with the new state: the buttons match it.
+        assert controls(idle_page) == {"Pause": False, "Resume": True, "Stop": True}
+        said = [text for text in alerts(idle_page) if "Paused automatically" in text]
+        assert said and "nobody watched it for 1 s" in said[0], alerts(idle_page)
+        assert "Press Resume to go on where it was" in said[0]
+        button(idle_page, "Resume").click()
+        wait_until(
+            lambda: metric(idle_page, "State") in ("Training", "Paused"), PAGE_TIMEOUT_S, "resume"
+        )
+        wait_settled(idle_page)
+        state = metric(idle_page, "State")
+        expected = {"Pause": state == "Training", "Resume": state == "Paused", "Stop": True}
+        assert controls(idle_page) == expected
+    finally:
+        button(idle_page, "Stop").click()
+    wait_until(lambda: metric(idle_page, "State") == "Stopped", TRAIN_TIMEOUT_S, "the stop")
+    assert_no_exception(idle_page, "the Train page after the idle pause")
+
+
+# --- Classify: the results are those of the images in the box -----------------------------------
+
+
+def results_on_page(page) -> int:
+    return len(re.findall(r"^Top-1: ", page.locator(MAIN).inner_text(), re.MULTILINE))
+
+
+def all_drawn(page, results: int) -> bool:
+    """``results`` results on the page, each with its Grad-CAM, every image loaded: the run
+    that draws them has ended. (An image of a run cut short by the next one can be gone from
+    the server before the browser fetched it, a 404 the console would report.)"""
+    shown = settled_images(page)
+    explained = [image for image in shown or [] if image["caption"].startswith("Grad-CAM for")]
+    return results_on_page(page) == results and len(explained) == results
+
+
+def test_classify_results_follow_the_images_through_a_checkpoint_upload(
+    page, trained_run, data_subset, tmp_path
+):
+    """Issue 12, defect 6: upload 5 images, switch to "Upload a .pt", upload best.pt; then add
+    an image. Then a fake .pt gets one plain sentence."""
+    classes = classes_of(data_subset)
+    pictures = []
+    for index, name in enumerate(classes[:6]):
+        picture = tmp_path / f"{index}-{name}.png"
+        Image.open(sorted((data_subset / "test" / name).iterdir())[0]).save(picture)
+        pictures.append(picture)
+    go_to(page, "Classify", PAGE_TIMEOUT_S)
+    uploader = widget(page, IMAGES_UPLOAD).locator('input[type="file"]')
+    uploader.wait_for(state="attached", timeout=PAGE_TIMEOUT_S * 1000)
+    choose(page, PICKS.key("run"), TRAINED_RUN)
+    wait_settled(page)
+    uploader.set_input_files([str(picture) for picture in pictures[:5]])
+    wait_until(lambda: all_drawn(page, 5), PAGE_TIMEOUT_S, "five results")
+
+    widget(page, PICKS.key("source")).locator("button", has_text="Upload a .pt").click()
+    checkpoint_box = widget(page, CHECKPOINT_UPLOAD).locator('input[type="file"]')
+    checkpoint_box.wait_for(state="attached", timeout=PAGE_TIMEOUT_S * 1000)
+    wait_settled(page)
+    assert results_on_page(page) == 0  # no checkpoint: no results, and not the old ones
+    listed = widget(page, IMAGES_UPLOAD).inner_text()
+    assert all(picture.name in listed for picture in pictures[:5]), listed  # the images stay
+    checkpoint_box.set_input_files(str(trained_run / runs.BEST))
+    wait_until(lambda: all_drawn(page, 5), PAGE_TIMEOUT_S, "the five images again")
+    uploader.set_input_files(str(pictures[5]))  # one more: none of the others is dropped
+    wait_until(lambda: all_drawn(page, 6), PAGE_TIMEOUT_S, "six results")
+    assert_no_exception(page, "the Classify page")
+
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"not a checkpoint, a text file\n")
+    checkpoint_box.set_input_files(str(fake))  # in place of best.pt
+    refused = wait_until(
+        lambda: [text[text.index("Cannot use") :] for text in alerts(page) if "Cannot use" in text],
+        PAGE_TIMEOUT_S,
+        "the fake checkpoint's message",
+    )
+    assert refused[0].startswith("Cannot use fake.pt: ") and "\n" not in refused[0], refused
+    assert str(UPLOAD_DIR) not in refused[0] and "Error" not in refused[0], refused
+    assert "truncated or not a PyTorch file" in refused[0] and results_on_page(page) == 0
+
+
+# --- layout at 1280 and 1400 px: nothing cut, nothing scrolls sideways, screenshots -----------
+
+
+def cut_buttons(page) -> list[str]:
+    """Labels of the visible buttons whose text does not fit (cut or ellipsised); an icon's
+    ligature name (the text behind a Material icon) and text only for screen readers (a box
+    of a pixel or so) are not labels."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '[data-testid="stMain"] button, [data-testid="stSidebar"] button'))
+            .filter(b => b.offsetParent !== null && b.innerText.trim())
+            .filter(b => [b, ...b.querySelectorAll('*')]
+                .filter(e => !e.closest('[data-testid="stIconMaterial"]'))
+                .some(e => e.clientWidth > 2 && e.scrollWidth > e.clientWidth + 1))
+            .map(b => b.innerText.trim())"""
+    )
+
+
+def sideways_tables(page) -> list[int]:
+    """For each table of the main area that scrolls sideways, by how many pixels."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '[data-testid="stMain"] [data-testid="stDataFrame"] .dvn-scroller'))
+            .map(s => s.scrollWidth - s.clientWidth).filter(extra => extra > 1)"""
+    )
+
+
+def wrapped_captions(page) -> list[str]:
+    """Image captions of the Augmentations page that take more than one line."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '[data-testid="stMain"] [data-testid="stCaptionContainer"] span[title]'))
+            .filter(span => span.getClientRects().length > 1).map(span => span.innerText)"""
+    )
+
+
+def shoot(page, path: Path) -> None:
+    """The whole page (the window grown to the page's height for the shot), as a PNG."""
+    size = page.viewport_size
+    height = page.evaluate(
+        """() => document.querySelector('[data-testid="stMain"]').scrollHeight"""
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, 600), 8000)})
+    wait_until(lambda: settled_images(page) is not None or not images_on(page), 30, "images")
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def images_on(page) -> int:
+    return page.locator(f'{MAIN} [data-testid="stImage"]').count()
+
+
+def check_layout(page, where: str) -> None:
+    wait_settled(page)
+    assert_no_exception(page, where)
+    assert not cut_buttons(page), f"{where}: cut button labels {cut_buttons(page)}"
+    assert not sideways_tables(page), f"{where}: a table scrolls sideways"
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_every_page_fits_the_window(width, page, trained_run, data_subset, screenshots, tmp_path):
+    page.set_viewport_size({"width": width, "height": 900})
+    shot = screenshots.joinpath
+
+    wait_until(lambda: settled_images(page), PAGE_TIMEOUT_S, "the Dataset page's samples")
+    wait_until(lambda: table_rows_of(page), PAGE_TIMEOUT_S, "the statistics table")
+    check_layout(page, "Dataset")
+    shoot(page, shot(f"dataset-{width}.png"))
+
+    go_to(page, "Augmentations", PAGE_TIMEOUT_S)
+    wait_until(
+        lambda: (
+            (shown := captioned_images(page))
+            and all(image["caption"] and image["details"] for image in shown)
+        ),
+        PAGE_TIMEOUT_S,
+        "the augmentations, each with its caption",
+    )
+    check_layout(page, "Augmentations")
+    assert not wrapped_captions(page), wrapped_captions(page)
+    shoot(page, shot(f"augmentations-{width}.png"))
+
+    go_to(page, "Train", PAGE_TIMEOUT_S)
+    button(page, "Start").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
+    check_layout(page, "Train")
+    shoot(page, shot(f"train-{width}.png"))
+    widget(page, FORM.key("mode")).locator("button", has_text="A sweep").click()
+    wait_until(
+        lambda: any("combinations" in text for text in alerts(page)), PAGE_TIMEOUT_S, "sweep"
+    )
+    check_layout(page, "Train, sweep mode")
+    shoot(page, shot(f"train-sweep-{width}.png"))
+    widget(page, FORM.key("mode")).locator("button", has_text="One run").click()
+
+    go_to(page, "Checkpoints", PAGE_TIMEOUT_S)
+    wait_settled(page)
+    assert_no_exception(page, "Checkpoints")
+    shoot(page, shot(f"checkpoints-{width}.png"))
+
+    go_to(page, "Classify", PAGE_TIMEOUT_S)
+    choose(page, PICKS.key("run"), TRAINED_RUN)
+    picture = tmp_path / "cat.png"
+    name = classes_of(data_subset)[3]
+    Image.open(sorted((data_subset / "test" / name).iterdir())[0]).save(picture)
+    widget(page, IMAGES_UPLOAD).locator('input[type="file"]').set_input_files(str(picture))
+    wait_until(lambda: all_drawn(page, 1), PAGE_TIMEOUT_S, "the result and its Grad-CAM")
+    check_layout(page, "Classify")
+    sizes = page.locator(MAIN).evaluate(
+        """element => Array.from(element.querySelectorAll('[data-testid="stImage"] img'))
+            .map(img => Math.round(img.getBoundingClientRect().width))"""
+    )
+    assert len(sizes) == 3 and len(set(sizes)) == 1, sizes  # all one size
+    shoot(page, shot(f"classify-{width}.png"))
+
+    page.locator(SIDEBAR).locator("button", has_text="Glossary").click()
+    glossary = page.locator('[data-testid="stPopoverBody"]')
+    glossary.wait_for(timeout=PAGE_TIMEOUT_S * 1000)
+    assert "val_acc" in glossary.inner_text() and "Grad-CAM" in glossary.inner_text()
+    page.screenshot(path=str(shot(f"glossary-{width}.png")))
+
+
+def table_rows_of(page) -> list:
+    return [
+        rows
+        for frame in page.locator(f'{MAIN} [data-testid="stDataFrame"]').all()
+        if (rows := table_rows(frame))
+    ]

@@ -260,6 +260,8 @@ def test_unsure_predictions_are_explained_plainly():
     assert "spread over many classes" in unsure_message(spread, TEN)
     uniform = unsure_message(np.full(10, 0.1), TEN)
     assert "only 10%" in uniform and "spread" in uniform
+    # Short: one line under a prediction, naming only the guesses, not every class.
+    assert all(len(text) <= 130 and "c7" not in text for text in (message, uniform))
     with pytest.raises(ValueError):
         unsure_message(np.full(3, 1 / 3), TEN)
 

@@ -3,8 +3,10 @@ JSON round trip, and handing the augmentation to the Train page."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 
 from app_helpers import button, go_to, keyed_widget, open_page, texts
 from PIL import Image
@@ -13,15 +15,21 @@ from app import nav
 from app.state.augment import CONTROLS, TRANSFORMS, switch
 from lab.config import AugmentConfig, declaration
 
+# A caption under an image: its details on hover (the span's title), its short text.
+CAPTION = re.compile(r'<span title="([^"]*)">([^<]*)</span>')
+
 
 def test_the_augmentations_page_draws_k_images_and_round_trips_json(with_data, empty_runs):
     at = open_page(nav.AUGMENTATIONS)
     at.slider(key=CONTROLS.key("images")).set_value(2).run()
     at.slider(key=CONTROLS.key("draws")).set_value(4).run()
-    captions = [c for image in at.get("image") for c in image.proto.imgs if c.caption]
-    drawn = [c.caption for c in captions if c.caption != "original"]
+    captions = [CAPTION.fullmatch(c.value).groups() for c in at.caption if CAPTION.match(c.value)]
+    drawn = [(html.unescape(details), short) for details, short in captions if short != "original"]
     assert len(drawn) == 2 * 4
-    assert all("angle" in text and "flipped" in text for text in drawn)
+    # Each draw: a short caption (the angle, "flip" when flipped), the details on hover.
+    assert all("angle" in details and "flipped" in details for details, _ in drawn)
+    assert all(len(short) <= len("flip +15°") for _, short in drawn)
+    assert all(("flip" in short) == details.startswith("flipped") for details, short in drawn)
 
     upload = b'{"rotation": 40.0, "hflip_p": 0.0, "translate": 3}'
     at.file_uploader(key=CONTROLS.key("json_upload")).upload("aug.json", upload, "application/json")

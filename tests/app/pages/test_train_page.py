@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import math
+import json
+import re
 
-from app_helpers import button, go_to, keyed_widget, open_page, poll_until, texts
+import pyarrow
+from app_helpers import button, go_to, keyed_widget, open_page, poll_until, stored, texts
 
 from app import nav
+from app.cache import job_manager
 from app.settings import config_value
 from app.state.checkpoints import VIEW
-from app.state.train import FORM
+from app.state.train import FORM, SWEEP
 from app.views import train as train_view
 from app.views.train import SHOWN
-from lab import runs
-from lab.config import LR_CHOICES, SETTINGS, ModelConfig
+from lab import jobs, runs
+from lab.config import SETTINGS, ModelConfig
 from lab.lenses import insight
 from lab.presets import preset_config
+from lab.runs import list_runs, read_history
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
@@ -54,6 +58,12 @@ def test_a_run_started_on_the_train_page_survives_a_page_switch(with_data, empty
     assert seen == sorted(seen) and len(set(seen)) >= 2  # the history grew from poll to poll
     assert any("images/s" in text and "ETA" in text for text in progress), progress
     assert "Patience used" in texts(at)
+    assert all(metric.proto.help for metric in at.metric)  # every number says what it is
+    (table,) = [t for t in at.dataframe if "val_acc" in t.value.columns]
+    explained = {
+        name for name, column in json.loads(table.proto.columns).items() if "help" in column
+    }
+    assert explained == set(table.value.columns) - {"epoch"}  # and so does every column
     assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy and per-batch loss
 
     go_to(at, nav.DATASET)
@@ -258,17 +268,175 @@ def test_the_train_page_shows_the_model_anatomy(with_data, empty_runs):
     assert any("alexnet needs input images of at least" in e.value for e in at.error)
 
 
-def test_the_lr_finder_suggests_a_rate_the_train_page_adopts(with_data, empty_runs, monkeypatch):
+def test_the_lr_finder_plots_the_informative_range_and_says_which_rate_it_sets(
+    with_data, empty_runs, monkeypatch
+):
     monkeypatch.setattr(train_view, "LR_FINDER_STEPS", 20)  # enough to suggest, and quick
     at = open_page(nav.TRAIN)
     at.select_slider(key=FORM.key("batch_size")).set_value(16)
     at.select_slider(key=FORM.key("width")).set_value(0.125).run()
     button(at, "Find a learning rate").click().run()
     assert not at.exception, at.exception[0].message
-    assert "Suggested learning rate" in texts(at)
-    button(at, "Use this learning rate").click().run()
+    result = stored(at, FORM)["lr_finder"][1]
+    frame, (low, high) = result.informative_view()
+
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    loss_layers = [layer for layer in spec["layer"] if layer["encoding"].get("y", {}).get("field")]
+    assert {layer["encoding"]["y"]["field"] for layer in loss_layers} == {"loss", "smoothed"}
+    for layer in loss_layers:  # the capped axis, not the exploding last steps
+        assert layer["encoding"]["y"]["scale"]["domain"] == [low, high]
+    tables = [pyarrow.ipc.open_stream(data.data.data).read_all() for data in chart.proto.datasets]
+    (curve,) = [table for table in tables if "smoothed" in table.column_names]
+    assert curve.num_rows == len(frame) <= len(result.lrs)  # the steps past divergence left out
+    marked = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert marked, "the suggestion is marked"
+
+    suggested = result.suggested_lr
+    chosen = SETTINGS["lr"].nearest_option(suggested)
+    said = f"{train_view.format_rate(suggested)} snapped to {train_view.format_rate(chosen)}"
+    assert said in texts(at)
+    button(at, f"Use {train_view.format_rate(chosen)}").click().run()
     assert not at.exception, at.exception[0].message
-    suggested = float(texts(at).split("Suggested learning rate: **")[1].split("**")[0])
-    nearest = min(LR_CHOICES, key=lambda choice: abs(math.log(choice / suggested)))
-    assert at.select_slider(key=FORM.key("lr")).value == nearest
-    assert "Suggested learning rate" in texts(at)  # the result survives the change of rate
+    assert at.select_slider(key=FORM.key("lr")).value == chosen
+    assert f"The Learning rate slider is at {train_view.format_rate(chosen)}" in texts(at)
+    assert button(at, f"Use {train_view.format_rate(chosen)}").disabled
+
+
+def test_rates_are_written_as_people_write_them():
+    assert train_view.format_rate(1.6e-3) == "1.6e-3"
+    assert train_view.format_rate(0.01) == "1.0e-2"
+    assert train_view.format_rate(2.5) == "2.5e0"
+
+
+def test_a_queued_run_stopped_before_it_trained_leaves_no_trace(with_data, empty_runs):
+    first = open_page(nav.TRAIN)
+    set_up_tiny_run(first, epochs=100)
+    button(first, "Start").click().run()
+    second = open_page(nav.TRAIN)
+    set_up_tiny_run(second, epochs=2)
+    second.text_input(key=FORM.key("name")).input("waiting").run()
+    button(second, "Start").click().run()
+    assert "position 1 in the queue" in second.get("progress")[0].proto.text
+    assert (empty_runs / "waiting").is_dir()
+
+    button(second, "Stop").click().run()
+    assert not second.exception, second.exception[0].message
+    (progress,) = second.get("progress")
+    assert "Preparing" not in progress.proto.text and "Cancelled" in progress.proto.text
+    assert "cancelled before it started" in texts(second)
+    assert button(second, "Resume").disabled and button(second, "Stop").disabled
+    assert not button(second, "Start").disabled
+    assert not (empty_runs / "waiting").exists()
+    assert not any(b.label.startswith("Open `waiting`") for b in second.button)
+
+
+def test_a_run_of_another_session_is_shown_read_only(with_data, empty_runs):
+    """AppTest gives every session one id, so the other session's run is submitted as the
+    job manager gets it from a second browser (the e2e journey drives two browsers)."""
+    config = preset_config("cpu-fast", str(with_data)).with_overrides(
+        model={"width": 0.125}, train={"epochs": 100, "batch_size": 8, "patience": 30}
+    )
+    job_manager().submit(config, empty_runs, name="theirs", owner="another-browser-session")
+    at = open_page(nav.TRAIN)
+    watch = button(at, "Watch theirs (training)")
+    assert "read-only" in watch.help
+    watch.click().run()
+    assert not at.exception, at.exception[0].message
+    assert "`theirs` was started in another browser session" in texts(at)
+    assert "watching: started in another browser session" in texts(at)  # the sidebar too
+    for label in ("Pause", "Resume", "Stop"):
+        assert button(at, label).disabled, label
+        assert "only that session can pause, resume or stop it" in button(at, label).help
+    assert button(at, "Start").disabled  # the form shows the watched run, locked
+
+
+def test_a_run_paused_by_the_idle_rule_says_so_and_how_to_resume(
+    with_data, empty_runs, monkeypatch
+):
+    manager = job_manager()
+    at = training_for_an_epoch()
+    monkeypatch.setattr(manager, "idle_pause_s", 0.5)  # nobody polls this tab meanwhile
+    (snap,) = [s for s in manager.jobs() if s.active]
+    assert manager.wait(snap.job_id, 60, states=frozenset({jobs.PAUSED})) == jobs.PAUSED
+    monkeypatch.setattr(manager, "idle_pause_s", 600.0)
+    at.run()
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("Paused automatically: nobody watched it for 0 s")
+    assert "Press **Resume** to go on where it was" in warning
+    assert not button(at, "Resume").disabled and button(at, "Pause").disabled
+    button(at, "Resume").click().run()
+    assert "Training" in texts(at) and not at.warning
+
+
+def tiny_sweep(epochs: int, lrs: str, patience: str = "2, 5"):
+    """A Train page in the sweep mode: a tiny run (see ``set_up_tiny_run``) per learning rate
+    of ``lrs``, and the ``patience`` values."""
+    at = open_page(nav.TRAIN)
+    set_up_tiny_run(at, epochs)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    at.text_input(key=FORM.key("sweep_lr")).input(lrs)
+    at.text_input(key=FORM.key("sweep_patience")).input(patience)
+    return at.run()
+
+
+def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(with_data, empty_runs):
+    at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3", patience="0, 1")
+    assert not at.exception and not at.error, texts(at)
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "4 combinations from 2 trained runs" in plan
+    assert "patience 0 is replayed from its history (no retraining)" in plan
+    assert "no speed to estimate the time from" in plan  # no run has trained here yet
+
+    at.text_input(key=FORM.key("name")).input("grid").run()
+    button(at, "Start").click().run()
+    assert not at.exception and not at.error, texts(at)
+    assert at.text_input(key=FORM.key("sweep_lr")).disabled
+    assert at.text_input(key=FORM.key("sweep_lr")).value == "0.001, 0.003"
+    poll_until(at, lambda at: "Sweep `grid` finished" in texts(at))
+    table = next(t.value for t in at.dataframe if "stop_epoch" in t.value.columns)
+    assert list(zip(table["lr"], table["patience"], strict=True)) == [
+        (1e-3, 0),
+        (1e-3, 1),
+        (3e-3, 0),
+        (3e-3, 1),
+    ]
+    assert (empty_runs / "grid" / "sweep.json").is_file()
+
+
+def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data, with_runs):
+    at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3, 3e-3")  # width 0.125, as the trained runs
+    newest = max(list_runs(with_runs), key=lambda run: run.modified)
+    speed = read_history(newest.path)["images_per_s"].median()
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    match = re.search(r"3 × 3 epochs of ([\d,]+) images at ([\d,]+) images/s", plan)
+    assert match, plan
+    assert match.group(2) == f"{speed:,.0f}"
+    seconds = 3 * 3 * int(match.group(1).replace(",", "")) / speed
+    assert f"At most about {train_view.format_duration(seconds)}" in plan
+
+
+def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    at.text_input(key=FORM.key("sweep_patience")).input("2, x").run()
+    beside = column_holding(at, "text_input", FORM.key("sweep_patience")).error
+    assert len(at.error) == 1 and "not a list of int values" in beside[0].value
+    assert button(at, "Start").disabled
+    at.text_input(key=FORM.key("sweep_patience")).input("2, 5").run()
+    assert not at.error and not button(at, "Start").disabled
+
+
+def test_a_sweep_is_stopped_as_a_whole_and_resumes(with_data, empty_runs):
+    at = tiny_sweep(epochs=100, lrs="1e-3, 3e-3")
+    at.text_input(key=FORM.key("name")).input("halted").run()
+    button(at, "Start").click().run()
+    poll_until(at, lambda at: epochs_in_table(at) >= 1)
+    assert "run 1 of 2 (lr0.001-bs8-ep100)" in at.get("progress")[0].proto.text
+    button(at, "Stop").click().run()
+    poll_until(at, lambda at: "You stopped sweep `halted` after 0 of 2 runs" in texts(at))
+    assert not button(at, "Resume").disabled and button(at, "Stop").disabled
+    assert not (empty_runs / "halted" / "lr0.003-bs8-ep100").exists()  # nothing more trained
+    button(at, "Resume").click().run()
+    assert "Training" in texts(at) or "Queued" in texts(at)
+    button(at, "Stop").click().run()
