@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from app.cache import _version, data_store, inference_model
+from app.cache import data_store, file_version, inference_model
 from app.images import chw_to_hwc, upscale
 from app.state.inside import CAMERA, IMAGE_UPLOAD, MAX_MAPS, PICKS
 from app.views.classify import image_key
@@ -134,35 +134,36 @@ def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image] | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _model_lock(checkpoint: str, mtime_ns: int) -> threading.Lock:
+def _model_lock(version: tuple[str, int, int]) -> threading.Lock:
     return threading.Lock()
 
 
-def _model(checkpoint: str, mtime_ns: int) -> tuple[LoadedModel, threading.Lock]:
-    return inference_model(Path(checkpoint)), _model_lock(checkpoint, mtime_ns)
+def _model(version: tuple[str, int, int]) -> tuple[LoadedModel, threading.Lock]:
+    """The loaded checkpoint of ``file_version`` ``version``, and the lock its hooks need."""
+    return inference_model(Path(version[0])), _model_lock(version)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _inside(checkpoint: str, mtime_ns: int, image: str, _picture: Image.Image) -> InsideView:
-    loaded, lock = _model(checkpoint, mtime_ns)
+def _inside(version: tuple[str, int, int], image: str, _picture: Image.Image) -> InsideView:
+    loaded, lock = _model(version)
     with lock:
         return look_inside(loaded, _picture)
 
 
 def look(checkpoint: Path, picture: Image.Image) -> InsideView:
     """``lab.lenses.inside.look_inside``, once per checkpoint version and image."""
-    return _inside(*_version(checkpoint), image_key(picture), picture)
+    return _inside(file_version(checkpoint), image_key(picture), picture)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _filters(checkpoint: str, mtime_ns: int) -> np.ndarray:
-    weights = first_filters(inference_model(Path(checkpoint)).model)
+def _filters(version: tuple[str, int, int]) -> np.ndarray:
+    weights = first_filters(inference_model(Path(version[0])).model)
     return upscale(filter_grid(weights, columns=FILTER_COLUMNS), FILTER_SIDE)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _ranking(
-    checkpoint: str, mtime_ns: int, source: str, generation: int, _dataset: Dataset
+    version: tuple[str, int, int], source: str, generation: int, _dataset: Dataset
 ) -> ChannelActivations:
     bar = st.progress(0.0, text="Ranking the test images ...")
 
@@ -173,7 +174,7 @@ def _ranking(
             "checkpoint)",
         )
 
-    loaded, lock = _model(checkpoint, mtime_ns)
+    loaded, lock = _model(version)
     with lock:
         ranking = channel_activations(loaded, _dataset, progress=progress)
     bar.empty()
@@ -184,19 +185,18 @@ def ranking(checkpoint: Path, source: str, dataset: Dataset) -> ChannelActivatio
     """``lab.lenses.inside.channel_activations`` on 2,000 test images, once per checkpoint
     version and data source (the first time with a progress bar; the run folder keeps it too,
     so a restarted app reads it back)."""
-    return _ranking(*_version(checkpoint), source, data_store().generation(source), dataset)
+    return _ranking(file_version(checkpoint), source, data_store().generation(source), dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _attribution(
-    checkpoint: str,
-    mtime_ns: int,
+    version: tuple[str, int, int],
     image: str,
     method: str,
     target: str | None,
     _picture: Image.Image,
 ) -> Explanation:
-    loaded, lock = _model(checkpoint, mtime_ns)
+    loaded, lock = _model(version)
     with lock:
         (explanation,) = explain(loaded, [_picture], method, target)
     return explanation
@@ -207,7 +207,7 @@ def attribution(
 ) -> Explanation:
     """One method of ``lab.lenses.attribution.METHODS`` on one image, once per checkpoint
     version, image, method and class."""
-    return _attribution(*_version(checkpoint), image_key(picture), method, target, picture)
+    return _attribution(file_version(checkpoint), image_key(picture), method, target, picture)
 
 
 # --- the sections -------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def first_layer_filters(checkpoint: Path, loaded: LoadedModel) -> None:
     count, _, height, width = weights.shape
     left, right = st.columns([2, 3])
     left.image(
-        _filters(*_version(checkpoint)),
+        _filters(file_version(checkpoint)),
         caption=f"{count} filters of {height}x{width} px",
         output_format=CRISP,
     )

@@ -17,7 +17,6 @@ from PIL import Image
 from app import nav
 from app.state import classify
 from app.state.classify import PICKS
-from app.views import classify as view
 from app.widgets import IMAGE_LIMIT_MB, UPLOAD_LIMIT_MB
 from lab import cli, runs
 from lab.checkpoint import load_model
@@ -217,7 +216,7 @@ def test_a_fake_checkpoint_gets_one_plain_sentence(content, with_data, with_runs
     assert not at.exception
     (error,) = [e.value for e in at.error]
     assert error.startswith("Cannot use junk.pt: ") and "\n" not in error
-    assert str(view.UPLOAD_DIR) not in error and tempfile.gettempdir() not in error
+    assert str(upload_store().folder) not in error and tempfile.gettempdir() not in error
     assert "Error" not in error  # no IndexError, KeyError, RuntimeError ...
 
 
