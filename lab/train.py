@@ -721,7 +721,8 @@ def restore(
     if saved is None:
         saver.start(config)
         return [], 0.0, None, ""
-    if saved.position is not None and saved.position.batch >= steps:
+    # A stop asked for after an epoch's last batch saves all ``steps`` of them, unscored.
+    if saved.position is not None and saved.position.batch > steps:
         raise CheckpointError(
             f"cannot resume from {run_dir / runs.LAST}: it stopped after batch "
             f"{saved.position.batch} of an epoch that now has {steps}: the data has changed"

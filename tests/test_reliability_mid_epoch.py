@@ -86,6 +86,36 @@ def test_a_run_cut_inside_an_epoch_resumes_there_and_ends_the_same(
     assert runs.read_history(run_dir)["epoch"].tolist() == [1, 2, 3]
 
 
+@pytest.mark.parametrize("pipeline", ["fast", "reference"])
+def test_a_run_stopped_after_the_last_batch_of_an_epoch_resumes_at_its_end(
+    tiny_folder, splits, straight, tmp_path, pipeline
+):
+    """A stop asked for after an epoch's last batch is honoured before the epoch is scored:
+    last.pt then holds every batch of the epoch, and resuming scores it and goes on."""
+    config = config_for(tiny_folder, pipeline, 60.0)
+    run_dir = runs.create_run_dir(tmp_path / "runs", "cut-at-the-end")
+    control = TrainControl()
+
+    def stop_at_the_last_batch(event):
+        if isinstance(event, BatchEvent) and (event.epoch, event.batch) == (2, event.batches):
+            control.request_stop()
+
+    first = fit(
+        config, run_dir, splits=splits, control=control, callbacks=(stop_at_the_last_batch,)
+    )
+    assert len(first.history) == 1
+    position = read_checkpoint(run_dir / runs.LAST)["position"]
+    assert (position["epoch"], position["batch"]) == (2, 7)
+
+    events = []
+    resumed = fit(config, run_dir, splits=splits, resume=True, callbacks=(events.append,))
+    batches = [(e.epoch, e.batch) for e in events if isinstance(e, BatchEvent)]
+    assert batches[0] == (3, 1)
+    pd.testing.assert_frame_equal(
+        figures(resumed.history), figures(straight[pipeline].history), check_exact=True
+    )
+
+
 class _nothing:
     def __enter__(self):
         return self
