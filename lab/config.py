@@ -704,7 +704,7 @@ class RunConfig:
                 if value is None or value == declared.default:
                     continue
                 raise ConfigError(
-                    f"{key} applies to {', '.join(declared.spec.applies_to)} only, not {model}",
+                    f"{key} applies only to {' and '.join(declared.spec.applies_to)}, not {model}",
                     key,
                 )
             sections.setdefault(declared.section, {})[declared.name] = value

@@ -102,7 +102,7 @@ def test_choosing_a_model_sets_the_size_it_needs_and_resets_what_does_not_apply(
 
 def test_a_setting_for_another_model_is_refused_not_ignored():
     with pytest.raises(
-        ConfigError, match="width applies to alexnet_cifar, alexnet_whitened only"
+        ConfigError, match="width applies only to alexnet_cifar and alexnet_whitened"
     ) as error:
         notebook_config("tiny").with_settings({"width": 0.5})
     assert error.value.setting == "width"

@@ -119,7 +119,10 @@ def test_a_subset_larger_than_the_data_is_refused(tiny_folder, tmp_path, capsys)
 def test_a_width_for_a_model_it_does_not_apply_to_is_refused(tiny_folder, tmp_path, capsys):
     argv = ["train", "--data", str(tiny_folder), "--model", "alexnet", "--width", "0.5"]
     assert cli.main([*argv, "--runs-dir", str(tmp_path / "runs")]) == 2
-    assert "width applies to alexnet_cifar only, not alexnet" in one_error_line(capsys)
+    assert (
+        "width applies only to alexnet_cifar and alexnet_whitened, not alexnet"
+        in one_error_line(capsys)
+    )
     assert not (tmp_path / "runs").exists()
 
 

@@ -37,7 +37,7 @@ def controls() -> AppTest:
 @pytest.mark.parametrize(
     ("key", "kind", "stops"),
     [
-        ("model", "selectbox", ("alexnet", "alexnet_cifar")),
+        ("model", "selectbox", ("alexnet", "alexnet_cifar", "alexnet_whitened")),
         ("monitor", "selectbox", ("val_acc", "val_loss", "test_acc", "test_loss")),
         ("tta_flip", "toggle", None),
         ("lr", "select_slider", tuple(f"{lr:g}" for lr in sorted(set(LR_CHOICES)))),

@@ -182,7 +182,7 @@ def test_the_preset_sets_every_setting_and_the_controls_follow_the_declaration(
         control = keyed_widget(at, FORM.key(key))
         assert control.label == setting.spec.label and control.help == setting.describe()
         assert config_value(setting, control.value) == expected[key], key
-    # width applies to alexnet_cifar only: offered, but not for the notebook's alexnet
+    # width is for the CIFAR-native models: offered, but not for the notebook's alexnet
     assert at.select_slider(key=FORM.key("width")).disabled
     at.selectbox(key=FORM.key("model")).set_value("alexnet_cifar").run()
     assert not at.select_slider(key=FORM.key("width")).disabled
