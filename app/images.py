@@ -1,9 +1,13 @@
-"""Pixel helpers for display: nearest-neighbour upscaling and image strips."""
+"""Pixel helpers for display: nearest-neighbour upscaling, image strips, inline pictures."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import torch
+from PIL import Image
 
 # Small images are shown about this many pixels wide, upscaled without smoothing.
 DISPLAY_SIDE = 96
@@ -37,3 +41,13 @@ def tensor_picture(tensor: torch.Tensor, spread: float = 2.5) -> np.ndarray:
     standard deviations are white and black, so what the network receives is visible."""
     pixels = ((tensor.float().cpu() / (2 * spread)) + 0.5).clamp(0, 1)
     return (pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def inline_png(image: np.ndarray) -> str:
+    """An HWC uint8 picture as a ``data:`` URL that the page carries itself. Streamlit serves
+    other pictures as media files that the next script run deletes, so a page whose pictures
+    change on every step of a slider moved with the keyboard leaves the browser fetching files
+    already gone (a 404 and a broken picture); an inline one cannot go missing."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

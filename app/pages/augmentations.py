@@ -4,6 +4,7 @@ parameters each used, the config as JSON, and handing it to the Train page."""
 import streamlit as st
 
 from app.data import require_dataset
+from app.images import inline_png
 from app.state import augment
 from app.state import train as train_state
 from app.state.augment import CONTROLS
@@ -59,11 +60,11 @@ with preview:
         st.markdown(f"**{source.title}**")
         cells = view.draws(source, config, draws, seed * 100 + row, mean, std, show_tensor)
         columns = st.columns(min(draws + 1, 7))
-        columns[0].image(view.original(source))
+        columns[0].image(inline_png(view.original(source)))
         view.caption(columns[0], "original", "the image before any transform")
         for index, (picture, caption, details) in enumerate(cells, start=1):
             column = columns[index % len(columns)]
-            column.image(picture)
+            column.image(inline_png(picture))
             view.caption(column, caption, details)
 
 st.subheader("Configuration", anchor=False)

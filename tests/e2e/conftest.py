@@ -106,6 +106,7 @@ class Offline:
     requests to any host but the app's."""
 
     def __init__(self, page, url: str) -> None:
+        self.page = page
         self.app = urlsplit(url).netloc
         self.problems: list[str] = []
         page.on("console", self.console)
@@ -115,7 +116,8 @@ class Offline:
 
     def console(self, message) -> None:
         if message.type == "error":
-            self.problems.append(f"console error: {message.text} ({message.location})")
+            where = urlsplit(self.page.url).path  # the page of the app it happened on
+            self.problems.append(f"console error on {where}: {message.text} ({message.location})")
 
     def visit(self, url: str) -> None:
         parts = urlsplit(url)

@@ -22,6 +22,7 @@ from scripts.lab_browser import (
     metric,
     number,
     press_slider,
+    settled_images,
     slider,
     wait_settled,
     wait_until,
@@ -69,6 +70,8 @@ def test_settings_survive_page_switches_while_a_run_is_active(page):
     assert rotation(page) == 15
     assert number(press_slider(page, CONTROLS.key("rotation"), *["ArrowRight"] * 9)) == 24
     wait_settled(page)
+    # Nine reruns in a row, each with new pictures: none may be missing (a 404 in the console).
+    wait_until(lambda: settled_images(page), PAGE_TIMEOUT_S, "the preview at 24 degrees")
 
     go_to(page, "Train", PAGE_TIMEOUT_S)
     button(page, "Start").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
@@ -93,6 +96,7 @@ def test_settings_survive_page_switches_while_a_run_is_active(page):
         assert rotation(page) == 24
         page.wait_for_timeout(AWAY_S * 1000)  # the sidebar's status polls meanwhile
         assert rotation(page) == 24
+        wait_until(lambda: settled_images(page), PAGE_TIMEOUT_S, "the preview")
         assert_no_exception(page, "the Augmentations page during the run")
 
         go_to(page, "Train", PAGE_TIMEOUT_S)

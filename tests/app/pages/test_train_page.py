@@ -351,6 +351,22 @@ def test_a_run_of_another_session_is_shown_read_only(with_data, empty_runs):
     assert button(at, "Start").disabled  # the form shows the watched run, locked
 
 
+def test_the_watcher_is_told_when_the_owner_stops_the_run(with_data, empty_runs):
+    config = preset_config("cpu-fast", str(with_data)).with_overrides(
+        model={"width": 0.125}, train={"epochs": 100, "batch_size": 8, "patience": 30}
+    )
+    manager = job_manager()
+    job_id = manager.submit(config, empty_runs, name="theirs", owner="another-browser-session")
+    assert manager.wait(job_id, 60, states=frozenset({jobs.RUNNING})) == jobs.RUNNING
+    at = open_page(nav.TRAIN)
+    button(at, "Watch theirs (training)").click().run()
+    manager.stop(job_id, by="another-browser-session")
+    assert manager.wait(job_id, 60) == jobs.STOPPED
+    at.run()
+    assert not at.exception, at.exception[0].message
+    assert "The session that started it stopped run `theirs`" in texts(at)
+
+
 def test_a_run_paused_by_the_idle_rule_says_so_and_how_to_resume(
     with_data, empty_runs, monkeypatch
 ):
