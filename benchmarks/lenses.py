@@ -25,7 +25,6 @@ from PIL import Image
 
 from lab.checkpoint import load_model
 from lab.data import load_dataset
-from lab.lenses.activations import CACHE_FOLDER
 from lab.lenses.attribution import METHODS
 from lab.lenses.embedding import embedding_map
 from lab.lenses.gradcam import explain_images
@@ -36,6 +35,7 @@ from lab.lenses.inside import (
     look_inside,
     map_picture,
 )
+from lab.runs import LENSES
 
 
 def measure(action) -> tuple[float, float]:
@@ -96,7 +96,7 @@ def main() -> None:
         )
         print(f"{method.title} per image: {figures}")
 
-    shutil.rmtree(args.run / CACHE_FOLDER, ignore_errors=True)
+    shutil.rmtree(args.run / LENSES, ignore_errors=True)
     first = timed(lambda: embedding_map(loaded, dataset, "tsne"))
     cached = timed(lambda: embedding_map(loaded, dataset, "tsne"))
     pca = timed(lambda: embedding_map(loaded, dataset, "pca"))
