@@ -31,7 +31,7 @@ def render(found: list[RunInfo], run: RunInfo) -> None:
         width="stretch",
         column_config={
             "lr": st.column_config.NumberColumn(
-                format="%.0e",
+                format="%.1e",  # as the Train page writes rates: 7.5e-1, 2.0e-3
                 width="small",
                 help="learning rate: the size of the optimiser's steps",
             ),
