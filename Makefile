@@ -22,9 +22,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# RUN: a finished run folder that trained on all the data (see scripts/screenshots.py).
 screenshots: $(STAMP)
 	bash scripts/install-browser.sh
-	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python scripts/screenshots.py --run $(RUN)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

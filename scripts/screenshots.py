@@ -1,11 +1,13 @@
 """Take the README's screenshots: one small WebP image per page of the lab, in docs/screenshots/.
 
-Starts the app the way the browser tests do (a small copy of the real data, a fresh runs
-folder, a free port), walks through the pages in Debian's Chromium, trains a short cpu-fast run
-on the Train page and uses it on the Checkpoints and Classify pages. Re-run it whenever the UI
-changes:
+Starts the app the way the browser tests do (the real data, a fresh runs folder, a free port)
+and walks through the pages in Debian's Chromium. The Checkpoints, Classify and Inside pictures
+show a finished run that trained on all the data (``--run``), with its real accuracy; the Train
+picture shows a short run on a few hundred images being trained on the page. Re-run it whenever
+the UI changes:
 
-    CIFAR_LAB_DATA=../shared/data/cifar10-jpeg .venv/bin/python scripts/screenshots.py
+    .venv/bin/cifar-lab train --preset cpu-5min --name cifar10-cpu-5min   # once, all the data
+    CIFAR_LAB_DATA=../shared/data/cifar10-jpeg make screenshots RUN=runs/cifar10-cpu-5min
 
 Needs /usr/bin/chromium (scripts/install-browser.sh) and the playwright package.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +30,9 @@ from lab_browser import (
     button,
     chart_marks,
     charts,
+    choose,
     chromium_page,
+    field,
     go_to,
     open_app,
     press_slider,
@@ -37,13 +42,15 @@ from lab_browser import (
     wait_until,
     widget,
 )
-from lab_server import REPO, LabServer, is_image_folder, make_subset
+from lab_server import REPO, LabServer, is_image_folder
 from PIL import Image
 
 OUT = REPO / "docs" / "screenshots"
 WIDTH, HEIGHT = 1200, 800
 MAX_BYTES = 150_000
 RUN_NAME = "tour"
+TOUR_IMAGES = "500"  # training images of the short run trained on the Train page
+SHOWN_CLASS = "cat"  # the class of the test image uploaded on the Classify page
 TIMEOUT_S = 120
 TRAIN_TIMEOUT_S = 600
 
@@ -74,9 +81,11 @@ def scroll_to(page, locator) -> None:
     )
 
 
-def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs: int) -> None:
+def tour(page, server: LabServer, run: str, scratch: Path, out: Path, epochs: int) -> None:
     sys.path.insert(0, str(REPO))
-    from app.state.classify import IMAGES_UPLOAD
+    from app.state.checkpoints import VIEW  # the widget keys
+    from app.state.classify import IMAGES_UPLOAD, PICKS
+    from app.state.inside import PICKS as INSIDE_PICKS
     from app.state.train import FORM
 
     open_app(page, server.url, "Dataset", TIMEOUT_S)
@@ -93,10 +102,11 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     set_slider(page, FORM.key("epochs"), str(epochs))
     press_slider(page, FORM.key("patience"), "End")
     set_slider(page, FORM.key("batch_size"), "16")
-    name = widget(page, FORM.key("name")).locator("input")
-    name.fill(RUN_NAME)
-    name.press("Enter")
-    wait_settled(page)
+    for key, text in ((FORM.key("subset"), TOUR_IMAGES), (FORM.key("name"), RUN_NAME)):
+        box = field(page, key)
+        box.fill(text)
+        box.press("Enter")
+        wait_settled(page)
     button(page, "Start").click()
     wait_until(
         lambda: any(f"Run {RUN_NAME}" in text for text in alerts(page)),
@@ -109,6 +119,10 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
     save(page, "3-train", out)
 
     go_to(page, "Checkpoints", TIMEOUT_S)
+    choose(page, VIEW.key("detail"), run)
+    wait_settled(page)
+    scroll_to(page, page.get_by_role("tab", name="Overview", exact=True))
+    save(page, "4-checkpoints", out)
     page.get_by_role("tab", name="Errors", exact=True).click()
     wait_until(
         lambda: chart_marks(page, "rect mark", "predicted"),
@@ -116,14 +130,14 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
         "the confusion matrix",
     )
     wait_settled(page)
-    scroll_to(page, page.locator(f"{MAIN} h3").filter(has_text="One run").first)
-    save(page, "4-checkpoints", out)
+    scroll_to(page, page.get_by_role("tab", name="Errors", exact=True))
+    save(page, "5-checkpoints-errors", out)
 
     go_to(page, "Classify", TIMEOUT_S)
-    classes = sorted(path.name for path in (subset / "test").iterdir())
-    shown_class = "cat" if "cat" in classes else classes[0]
-    picture = sorted((subset / "test" / shown_class).iterdir())[0]
-    upload = scratch / f"{shown_class}.png"
+    choose(page, PICKS.key("run"), run)
+    wait_settled(page)
+    picture = sorted((server.data / "test" / SHOWN_CLASS).iterdir())[0]
+    upload = scratch / f"{SHOWN_CLASS}.png"
     Image.open(picture).convert("RGB").save(upload)
     widget(page, IMAGES_UPLOAD).locator('input[type="file"]').set_input_files(str(upload))
     wait_until(
@@ -132,7 +146,13 @@ def tour(page, server: LabServer, subset: Path, scratch: Path, out: Path, epochs
         "the top-5 chart",
     )
     scroll_to(page, widget(page, IMAGES_UPLOAD))
-    save(page, "5-classify", out)
+    save(page, "6-classify", out)
+
+    go_to(page, "Inside the network", TIMEOUT_S)
+    choose(page, INSIDE_PICKS.key("run"), run)
+    wait_settled(page, TIMEOUT_S)
+    wait_until(lambda: settled_images(page), TIMEOUT_S, "the feature maps")
+    save(page, "7-inside", out)
 
 
 def main() -> None:
@@ -142,27 +162,30 @@ def main() -> None:
         default=os.environ.get("CIFAR_LAB_DATA", ""),
         help="the CIFAR-10 image folder (default: CIFAR_LAB_DATA)",
     )
+    parser.add_argument(
+        "--run",
+        type=Path,
+        required=True,
+        help="a finished run folder that trained on all of --data (shown on Checkpoints, "
+        "Classify and Inside)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="default: docs/screenshots")
-    parser.add_argument("--train-per-class", type=int, default=50)
-    parser.add_argument("--test-per-class", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=4, help="of the run on the Train page")
+    parser.add_argument("--epochs", type=int, default=2, help="of the short run on the Train page")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit(f"no Chromium at {CHROMIUM}: run scripts/install-browser.sh")
     data = Path(args.data).expanduser()
     if not args.data or not is_image_folder(data):
         sys.exit("give --data (or CIFAR_LAB_DATA): an image folder with train/ and test/")
+    if not (args.run / "metrics.json").is_file():
+        sys.exit(f"--run {args.run}: not a finished run folder (no metrics.json)")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cifar-lab-screenshots-") as scratch:
         scratch = Path(scratch)
-        subset = make_subset(
-            data, scratch / "cifar10-subset", args.train_per_class, args.test_per_class
-        )
-        with (
-            LabServer(subset, scratch / "server") as server,
-            chromium_page(scratch / "profile", WIDTH, HEIGHT) as page,
-        ):
-            tour(page, server, subset, scratch, args.out, args.epochs)
+        server = LabServer(data, scratch / "server")
+        shutil.copytree(args.run, server.runs_dir / args.run.name)
+        with server, chromium_page(scratch / "profile", WIDTH, HEIGHT) as page:
+            tour(page, server, args.run.name, scratch, args.out, args.epochs)
 
 
 if __name__ == "__main__":
