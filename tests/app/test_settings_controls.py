@@ -41,7 +41,7 @@ def controls() -> AppTest:
         ("monitor", "selectbox", ("val_acc", "val_loss", "test_acc", "test_loss")),
         ("tta_flip", "toggle", None),
         ("lr", "select_slider", tuple(f"{lr:g}" for lr in sorted(set(LR_CHOICES)))),
-        ("width", "select_slider", ("0.125", "0.25", "0.5", "1", "2")),
+        ("width", "select_slider", ("0.125", "0.25", "0.5", "0.75", "1", "2")),
         ("epochs", "slider", (1, 100)),  # up to the control's 100, not the valid 1000
         ("patience", "slider", (0, 30)),
         ("rotation", "slider", (0.0, 45.0)),
