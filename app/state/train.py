@@ -25,6 +25,8 @@ DEFAULT_PRESET = "cpu-fast"
 # The settings the sweep mode takes several values of (keys of lab.config.SETTINGS).
 SWEPT = ("lr", "patience")
 RUN, SWEEP = "run", "sweep"
+# The preset the sweep mode offers: a sweep trains many runs, so each should cost a minute or two.
+SWEEP_PRESET = "cpu-1min"
 
 
 def preset_values(preset: str) -> dict:
@@ -54,6 +56,14 @@ FORM = Store(
 def apply_preset() -> None:
     """The preset box's callback: every setting to the chosen preset's value."""
     FORM.update(preset_values(FORM["preset"]))
+
+
+def use_sweep_preset() -> None:
+    """The sweep mode's offer: the one-minute preset, and learning rates around its own."""
+    FORM.set("preset", SWEEP_PRESET)
+    apply_preset()
+    lr = preset_config(SWEEP_PRESET, CIFAR10_SOURCE).train.lr
+    FORM.set("sweep_lr", ", ".join(f"{lr * factor:g}" for factor in (2 / 3, 1, 4 / 3)))
 
 
 def run_config(keys: Sequence[str], source: str) -> RunConfig:

@@ -184,7 +184,9 @@ def measured_speed(runs_dir: str, model: str, width: float) -> float | None:
     found = list_runs(here) + [run for file in swept for run in list_runs(file.parent)]
     for run in sorted(found, key=lambda run: -run.modified):
         built = run.config.get("model", {})
-        if built.get("name") != model or (model == "alexnet_cifar" and built["width"] != width):
+        if built.get("name") != model or (
+            SETTINGS["width"].applies_to(model) and built.get("width") != width
+        ):
             continue
         speeds = read_history(run.path)["images_per_s"].dropna()
         if len(speeds):
@@ -215,6 +217,15 @@ def sweep_plan(config: RunConfig, grid: dict, train_images: int, runs_dir: Path)
             "may end runs sooner."
         )
     st.info(f"**{text[0].upper()}{text[1:]}.** {how_long}", icon=":material/grid_view:")
+    if config.preset != train_state.SWEEP_PRESET:
+        st.button(
+            f"Use the one-minute preset ({train_state.SWEEP_PRESET})",
+            icon=":material/bolt:",
+            on_click=train_state.use_sweep_preset,
+            help="A sweep trains several runs: this preset's runs take about two minutes each "
+            "on two CPU cores (about 70% test accuracy), and the learning rates to try are set "
+            "around its own.",
+        )
 
 
 def notes(model: str) -> None:

@@ -20,6 +20,7 @@ from lab.config import SETTINGS, ModelConfig
 from lab.lenses import insight
 from lab.presets import preset_config
 from lab.runs import list_runs, read_history
+from lab.train import fit
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
@@ -430,6 +431,39 @@ def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data,
     assert match.group(2) == f"{speed:,.0f}"
     seconds = 3 * 3 * int(match.group(1).replace(",", "")) / speed
     assert f"At most about {train_view.format_duration(seconds)}" in plan
+
+
+def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_data, empty_runs):
+    config = preset_config("cpu-1min", str(with_data)).with_overrides(
+        model={"width": 0.75}, train={"epochs": 1, "batch_size": 8}
+    )
+    fit(config, runs.create_run_dir(empty_runs, "whitened-0.75"))
+    at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
+    at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
+    at.select_slider(key=FORM.key("width")).set_value(0.25).run()
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "no speed to estimate the time from" in plan  # 0.75 trains 3x slower than 0.25
+    at.select_slider(key=FORM.key("width")).set_value(0.75).run()
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "images/s (measured here)" in plan
+
+
+def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_runs):
+    at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3")
+    assert not at.exception
+    offer = button(at, "Use the one-minute preset (cpu-1min)")
+    offer.click().run()
+    assert not at.exception, at.exception[0].message
+    assert at.selectbox(key=FORM.key("preset")).value == "cpu-1min"
+    assert at.selectbox(key=FORM.key("model")).value == "alexnet_whitened"
+    lr = preset_config("cpu-1min").train.lr
+    assert (
+        at.text_input(key=FORM.key("sweep_lr")).value == f"{lr * 2 / 3:g}, {lr:g}, {lr * 4 / 3:g}"
+    )
+    assert not [b for b in at.button if b.label.startswith("Use the one-minute preset")]
+    at.select_slider(key=FORM.key("batch_size")).set_value(8).run()  # the tiny data's size
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "6 combinations from 3 trained runs" in plan
 
 
 def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_runs):
