@@ -107,10 +107,11 @@ def cpu_5min_config(source: str | None = None) -> RunConfig:
 
 
 def cpu_1min_config(source: str | None = None) -> RunConfig:
-    """A whole run in about a minute on two CPU cores, for sweeps (``_whitened_config``):
-    quarter width (about 18 MFLOP per image), two epochs in batches of 256."""
+    """A whole run in under a minute on two CPU cores, for sweeps (``_whitened_config``):
+    eighth width, two epochs in batches of 256. On the AVX2 host (fp32) that is 58 s and 63%
+    test accuracy; quarter width took 107 s for 70%, and one epoch of it 48 s for 61%."""
     return _whitened_config(
-        source, preset="cpu-1min", width=0.25, epochs=2, batch_size=256, lr=0.375
+        source, preset="cpu-1min", width=0.125, epochs=2, batch_size=256, lr=0.375
     )
 
 
