@@ -52,8 +52,10 @@ def live_view(rendered_state: str) -> None:
     if latest is None or latest.state != rendered_state:
         st.rerun()  # paused, resumed, started or ended: redraw the buttons and the summary
     view.render_live(latest)
+    # The summary is part of the fragment: a timer's fragment run that cuts the page's last
+    # full run short (the run had just ended) must not leave the page without it.
+    if not latest.active:
+        view.render_outcome(latest)
 
 
 live_view(snap.state)
-if not active:
-    view.render_outcome(snap)
