@@ -88,9 +88,15 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: 
 # --- the app's state ---------------------------------------------------------------------------
 
 
+def texts_of(boxes: Locator) -> list[str]:
+    """The texts of every element ``boxes`` matches, read in one step: reading them one by one
+    waits a minute for one that a rerun removed in between."""
+    return boxes.evaluate_all("boxes => boxes.map(box => box.innerText)")
+
+
 def exceptions(page: Page) -> list[str]:
     """The texts of the Streamlit exception boxes on the page (none, normally)."""
-    return [box.inner_text() for box in page.locator(EXCEPTION).all()]
+    return texts_of(page.locator(EXCEPTION))
 
 
 def assert_no_exception(page: Page, where: str) -> None:
@@ -234,7 +240,7 @@ def metric(page: Page, label: str) -> str:
 
 def alerts(page: Page) -> list[str]:
     """The texts of the info, success, warning and error boxes of the main area."""
-    return [box.inner_text() for box in page.locator(f'{MAIN} [data-testid="stAlert"]').all()]
+    return texts_of(page.locator(f'{MAIN} [data-testid="stAlert"]'))
 
 
 def button(page: Page, label: str) -> Locator:

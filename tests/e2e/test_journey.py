@@ -188,7 +188,8 @@ def test_rotation_slider_changes_the_augmentation_preview(page):
     assert sum(old != new for old, new in zip(draws, new_draws, strict=True)) > len(draws) // 2
     assert max(abs(angle) for angle in angles(after)) > 15, after
     assert all(abs(angle) <= 45 for angle in angles(after)), after
-    assert '"rotation": 45.0' in page.locator(f'{MAIN} [data-testid="stCode"]').first.inner_text()
+    code = page.locator(f'{MAIN} [data-testid="stCode"]').first  # drawn after the preview
+    wait_until(lambda: '"rotation": 45.0' in code.inner_text(), PAGE_TIMEOUT_S, "the JSON")
     assert_no_exception(page, "the Augmentations page")
 
 
