@@ -57,7 +57,10 @@ TRAIN_TIMEOUT_S = 600
 
 def save(page, name: str, out: Path) -> Path:
     """The visible part of the page as ``name``.webp, at the best quality that keeps the file
-    under MAX_BYTES (downscaled if even the lowest quality is too big)."""
+    under MAX_BYTES (downscaled if even the lowest quality is too big), once the page has
+    settled (widgets drawn late show as grey placeholders before)."""
+    wait_settled(page, TIMEOUT_S)
+    page.wait_for_timeout(1000)  # the browser paints what the last message brought
     assert_no_exception(page, name)
     picture = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     path = out / f"{name}.webp"
