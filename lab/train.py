@@ -40,7 +40,7 @@ from lab.checkpoint import (
 )
 from lab.config import AugmentConfig, RunConfig, TrainConfig
 from lab.data import ImageSet, Splits, load_dataset, make_splits
-from lab.device import autocast, pick_device, resolve_precision
+from lab.device import autocast, keep_freed_memory, pick_device, resolve_precision
 from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, ConfigError, LabError
@@ -611,6 +611,8 @@ def fit(
     ``last.pt`` with the same history, early-stopping state and random streams, inside the
     epoch where it stopped when ``last.pt`` was written there."""
     context, device = distributed.setup(device or pick_device())
+    if device.type == "cpu":
+        keep_freed_memory()  # 1.2-1.3x faster steps on a CPU (see its docstring)
     saved = read_resume_state(run_dir / runs.LAST) if resume else None
     config = saved.config if saved is not None else config
     tc = config.train
