@@ -806,9 +806,10 @@ def epoch_batches(
     context: DistContext,
     skip: int = 0,
 ) -> Batches:
-    """The training batches of one epoch, drawn from the epoch's own generator; ``skip``
-    leaves out the first ones (those a resumed epoch had done)."""
-    return BATCHERS[config.train.pipeline](
+    """The training batches of one epoch, drawn from the epoch's own generator, at the epoch's
+    image size (``epoch_image_size``); ``skip`` leaves out the first ones (those a resumed epoch
+    had done)."""
+    batches = BATCHERS[config.train.pipeline](
         splits.train,
         config.augment,
         splits.mean,
@@ -819,6 +820,25 @@ def epoch_batches(
         context=context,
         skip=skip,
     )
+    for x, y in batches:
+        height, width = x.shape[-2:]
+        side = epoch_image_size(config.train, epoch, height)
+        if side != height:
+            x = F.interpolate(
+                x, size=(side, round(width * side / height)), mode="bilinear", antialias=True
+            ).contiguous(memory_format=torch.channels_last)
+        yield x, y
+
+
+def epoch_image_size(config: TrainConfig, epoch: int, full: int) -> int:
+    """Side of the training images in ``epoch`` when the full side is ``full``: under
+    progressive resizing ``progressive_from`` in the first epoch, growing evenly to ``full``
+    in the last (fast.ai's DAWNBench trick: the early epochs learn coarse features as well from
+    small images, at a fraction of the cost); ``full`` throughout otherwise."""
+    start = config.progressive_from
+    if not start or start >= full or config.epochs == 1:
+        return full
+    return round(start + (full - start) * (epoch - 1) / (config.epochs - 1))
 
 
 def epoch_row(

@@ -12,6 +12,7 @@ from lab import runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint
 from lab.config import ModelConfig, TrainConfig
 from lab.data import load_dataset, make_splits
+from lab.distributed import DistContext
 from lab.errors import ConfigError
 from lab.models import build_model
 from lab.outcome import Outcome
@@ -22,6 +23,8 @@ from lab.train import (
     EndEvent,
     EpochEvent,
     TrainControl,
+    epoch_batches,
+    epoch_image_size,
     fast_batches,
     fit,
     init_from_data,
@@ -266,3 +269,57 @@ def test_whitened_run_learns_and_keeps_its_stem_fixed(tiny_folder, tmp_path):
     fresh = build_model(config.model, num_classes=3)
     init_from_data(fresh, config, splits)
     assert torch.equal(best["features.0.weight"], fresh.features[0].weight)
+
+
+@pytest.mark.parametrize(
+    ("start", "epochs", "sides"),
+    [
+        (0, 3, [32, 32, 32]),  # off
+        (16, 3, [16, 24, 32]),
+        (24, 2, [24, 32]),
+        (12, 5, [12, 17, 22, 27, 32]),
+        (16, 1, [32]),  # a single epoch is the last one: full size
+        (40, 3, [32, 32, 32]),  # a start above the full size changes nothing
+    ],
+)
+def test_progressive_resizing_grows_evenly_to_the_full_size_in_the_last_epoch(start, epochs, sides):
+    config = TrainConfig(epochs=epochs, progressive_from=start)
+    assert [epoch_image_size(config, e, 32) for e in range(1, epochs + 1)] == sides
+
+
+def test_progressive_epochs_train_on_smaller_images_of_the_same_draws(tiny_folder):
+    config = tiny_config(tiny_folder, epochs=3, progressive_from=16, batch_size=8)
+    full = config.with_overrides(train={"progressive_from": 0})
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    cpu = torch.device("cpu")
+    for epoch, side in ((1, 16), (2, 24), (3, 32)):
+        small = list(epoch_batches(config, splits, epoch, cpu, DistContext()))
+        large = list(epoch_batches(full, splits, epoch, cpu, DistContext()))
+        assert {tuple(x.shape[-2:]) for x, _ in small} == {(side, side)}
+        assert all(x.is_contiguous(memory_format=torch.channels_last) for x, _ in small)
+        # The same images in the same order, with the same augmentation, only smaller.
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(small, large, strict=True))
+        x, big = small[0][0], large[0][0]
+        assert torch.allclose(x.mean(dim=(2, 3)), big.mean(dim=(2, 3)), atol=0.05)
+
+
+def test_a_progressive_run_learns_and_scores_at_the_full_size(tiny_folder, tmp_path):
+    config = tiny_config(tiny_folder, epochs=3, progressive_from=16)
+    result, _ = run_fit(tmp_path, config)
+    assert result.outcome is Outcome.FINISHED
+    assert result.metrics["test_acc"] > 0.6  # three easy classes: chance is 0.33
+    assert read_checkpoint(result.run_dir / "best.pt")["config"]["train"]["progressive_from"] == 16
+
+
+def test_progressive_resizing_below_what_the_network_takes_is_refused(tiny_folder):
+    with pytest.raises(ConfigError, match="choose 0 \\(off\\) or 9 to 32 px") as error:
+        tiny_config(tiny_folder).with_settings({"model": "alexnet_whitened", "progressive_from": 8})
+    assert error.value.setting == "progressive_from"
+
+
+def test_progressive_resizing_is_for_the_32px_networks_only(tiny_folder):
+    config = tiny_config(tiny_folder).with_settings({"progressive_from": 16})
+    with pytest.raises(ConfigError, match="progressive_from applies only to"):
+        config.with_settings({"model": "alexnet", "progressive_from": 16})
+    # Choosing the notebook's network turns it off, as it does the width.
+    assert config.with_settings({"model": "alexnet"}).train.progressive_from == 0

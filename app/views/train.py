@@ -42,6 +42,7 @@ SHOWN = (
     "lr",
     "epochs",
     "batch_size",
+    "progressive_from",
     "val_fraction",
     "monitor",
     "patience",
@@ -175,17 +176,21 @@ def settings_form(
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def measured_speed(runs_dir: str, model: str, width: float) -> float | None:
-    """Training images per second that the newest run of ``model`` (at ``width``) in
-    ``runs_dir`` or one of its sweeps reached on this machine, the median over its epochs;
-    None before any has trained. Kept a minute: the runs folder is read again after that."""
+def measured_speed(runs_dir: str, model: str, width: float, progressive_from: int) -> float | None:
+    """Training images per second that the newest run of ``model`` (at ``width``, with the same
+    progressive resizing) in ``runs_dir`` or one of its sweeps reached on this machine, the
+    median over its epochs; None before any has trained. Kept a minute: the runs folder is
+    read again after that."""
     here = Path(runs_dir)
     swept = here.glob(f"*/{sweep.SWEEP_FILE}")
     found = list_runs(here) + [run for file in swept for run in list_runs(file.parent)]
     for run in sorted(found, key=lambda run: -run.modified):
         built = run.config.get("model", {})
-        if built.get("name") != model or (
-            SETTINGS["width"].applies_to(model) and built.get("width") != width
+        trained = run.config.get("train", {})
+        if (
+            built.get("name") != model
+            or (SETTINGS["width"].applies_to(model) and built.get("width") != width)
+            or trained.get("progressive_from", 0) != progressive_from
         ):
             continue
         speeds = read_history(run.path)["images_per_s"].dropna()
@@ -199,12 +204,15 @@ def sweep_plan(config: RunConfig, grid: dict, train_images: int, runs_dir: Path)
     how long it takes at the speed runs of this model reached here."""
     trained = len(grid["lr"])
     text = sweep.describe({"runs": [None] * trained, "grid": grid})
-    speed = measured_speed(str(runs_dir), config.model.name, config.model.width)
+    progressive = config.train.progressive_from
+    speed = measured_speed(str(runs_dir), config.model.name, config.model.width, progressive)
     epochs = config.train.epochs
     if speed is None:
         model = config.model.name
         if SETTINGS["width"].applies_to(model):
             model += f" at width {config.model.width:g}"
+        if progressive:
+            model += f" with progressive resizing from {progressive} px"
         how_long = (
             f"No run of {model} has trained in this runs folder yet, so there is no speed to "
             "estimate the time from: one short run gives it."

@@ -435,7 +435,7 @@ def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data,
 
 def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_data, empty_runs):
     config = preset_config("cpu-1min", str(with_data)).with_overrides(
-        model={"width": 0.75}, train={"epochs": 1, "batch_size": 8}
+        model={"width": 0.75}, train={"epochs": 1, "batch_size": 8, "progressive_from": 0}
     )
     fit(config, runs.create_run_dir(empty_runs, "whitened-0.75"))
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
@@ -444,6 +444,21 @@ def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_da
     (plan,) = [i.value for i in at.info if "combinations" in i.value]
     assert "no speed to estimate the time from" in plan  # 0.75 trains 3x slower than 0.25
     at.select_slider(key=FORM.key("width")).set_value(0.75).run()
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "images/s (measured here)" in plan
+
+
+def test_a_sweep_is_not_timed_by_runs_that_trained_on_smaller_images(with_data, empty_runs):
+    config = preset_config("cpu-1min", str(with_data)).with_overrides(
+        model={"width": 0.25}, train={"epochs": 3, "batch_size": 8, "progressive_from": 16}
+    )
+    fit(config, runs.create_run_dir(empty_runs, "progressive"))
+    at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
+    at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
+    at.select_slider(key=FORM.key("width")).set_value(0.25).run()
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    assert "no speed to estimate the time from" in plan  # its 16 px epochs train 3x faster
+    at.select_slider(key=FORM.key("progressive_from")).set_value(16).run()
     (plan,) = [i.value for i in at.info if "combinations" in i.value]
     assert "images/s (measured here)" in plan
 
