@@ -111,8 +111,8 @@ def cpu_5min_config(source: str | None = None) -> RunConfig:
     """The notebook's 83% on two CPU cores in minutes (``_whitened_config``): half width
     (about 59 MFLOP per image at 32 px), six epochs of 48,000 images in batches of 512, on
     images growing from 16 px in the first epoch to 32 px in the last (progressive resizing).
-    On the AVX2 host (fp32) that reached 83.4% in 5.1 minutes, where four full-size epochs at
-    three-quarter width took 11.5 minutes."""
+    On the AVX2 host (fp32) its 3 seeds reached 83.2-83.4% in 5.7-6.4 minutes, where four
+    full-size epochs at three-quarter width took 11.3-11.7."""
     return _whitened_config(
         source,
         preset="cpu-5min",
@@ -128,7 +128,7 @@ def cpu_1min_config(source: str | None = None) -> RunConfig:
     """A whole run in under a minute on two CPU cores, for sweeps (``_whitened_config``):
     eighth width, three epochs in batches of 256, on images of 16, 24 and 32 px (progressive
     resizing: the first two epochs cost about what one full-size epoch does). On the AVX2 host
-    (fp32) that is 46 s and 66% test accuracy; two full-size epochs took 43 s for 63%, and a
+    (fp32) that is 42-50 s and 66% test accuracy; two full-size epochs took 43 s for 63%, and a
     quarter width 107 s for 70%."""
     return _whitened_config(
         source,
