@@ -73,10 +73,11 @@ code.code(config.to_json(), language="json")
 with actions:
     st.download_button(
         "Download JSON",
-        config.to_json(),
+        config.to_json,  # made on click: made on every run, the next rerun removed its file
         file_name="augmentation.json",
         mime="application/json",
         icon=":material/download:",
+        on_click="ignore",
     )
     st.file_uploader(
         "Load a JSON config",

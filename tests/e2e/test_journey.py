@@ -190,6 +190,12 @@ def test_rotation_slider_changes_the_augmentation_preview(page):
     assert all(abs(angle) <= 45 for angle in angles(after)), after
     code = page.locator(f'{MAIN} [data-testid="stCode"]').first  # drawn after the preview
     wait_until(lambda: '"rotation": 45.0' in code.inner_text(), PAGE_TIMEOUT_S, "the JSON")
+    # The download is made when it is clicked, and is the configuration shown.
+    with page.expect_download(timeout=PAGE_TIMEOUT_S * 1000) as download:
+        button(page, "Download JSON").click()
+    assert download.value.suggested_filename == "augmentation.json"
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert saved == json.loads(code.inner_text()) and saved["rotation"] == 45.0
     assert_no_exception(page, "the Augmentations page")
 
 

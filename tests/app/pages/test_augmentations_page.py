@@ -90,3 +90,13 @@ def test_augmentations_of_one_class_and_of_an_upload(with_data, empty_runs):
     assert not at.exception
     assert "**photo.jpg**" in [m.value for m in at.markdown]
     assert at.error[0].value.startswith("broken.png")
+
+
+def test_the_json_download_is_made_on_click_so_no_rerun_can_remove_it(with_data, empty_runs):
+    """Built on every run, the download's file was replaced by each rerun (every step of a
+    slider), while the browser still checked the previous file: a 404 in its console."""
+    at = open_page(nav.AUGMENTATIONS)
+    at.slider(key=CONTROLS.key("rotation")).set_value(20.0).run()
+    (download,) = [b for b in at.get("download_button") if b.proto.label == "Download JSON"]
+    assert download.proto.url == ""  # nothing for the browser to fetch until it is clicked
+    assert download.proto.deferred_file_id
