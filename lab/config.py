@@ -45,12 +45,13 @@ PIPELINES = ("fast", "reference")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # The values the app's sliders offer (any value in range is valid on the CLI).
-# 1e-5 to 0.7 in steps people type, and the rates of the Nesterov SGD presets (cpu-1min 0.375,
-# cpu-5min 0.75), so the app's slider can show every preset as it is.
+# 1e-5 to 0.7 in steps people type, then the rates Nesterov SGD takes (0.375 to 2), which
+# include the presets' (cpu-1min 0.75, cpu-5min 1), so the app's slider can show every preset
+# as it is.
 LR_CHOICES = tuple(
     sorted(
         {round(m * 10.0**e, 10) for e in range(-5, 0) for m in (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)}
-        | {0.375, 0.75}
+        | {0.375, 0.75, 1.0, 1.5, 2.0}
     )
 )
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
