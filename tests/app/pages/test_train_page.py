@@ -397,10 +397,16 @@ def tiny_sweep(epochs: int, lrs: str, patience: str = "2, 5"):
     return at.run()
 
 
+def sweep_plan(at) -> str:
+    """The sweep's plan: its size and how long it should take."""
+    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    return plan
+
+
 def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(with_data, empty_runs):
     at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3", patience="0, 1")
     assert not at.exception and not at.error, texts(at)
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "4 combinations from 2 trained runs" in plan
     assert "patience 0 is replayed from its history (no retraining)" in plan
     assert "no speed to estimate the time from" in plan  # no run has trained here yet
@@ -425,7 +431,7 @@ def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data,
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3, 3e-3")  # width 0.125, as the trained runs
     newest = max(list_runs(with_runs), key=lambda run: run.modified)
     speed = read_history(newest.path)["images_per_s"].median()
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     match = re.search(r"3 × 3 epochs of ([\d,]+) images at ([\d,]+) images/s", plan)
     assert match, plan
     assert match.group(2) == f"{speed:,.0f}"
@@ -441,10 +447,10 @@ def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_da
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
     at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
     at.select_slider(key=FORM.key("width")).set_value(0.25).run()
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "no speed to estimate the time from" in plan  # 0.75 trains 3x slower than 0.25
     at.select_slider(key=FORM.key("width")).set_value(0.75).run()
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "images/s (measured here)" in plan
 
 
@@ -456,10 +462,10 @@ def test_a_sweep_is_not_timed_by_runs_that_trained_on_smaller_images(with_data, 
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
     at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
     at.select_slider(key=FORM.key("width")).set_value(0.25).run()
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "no speed to estimate the time from" in plan  # its 16 px epochs train 3x faster
     at.select_slider(key=FORM.key("progressive_from")).set_value(16).run()
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "images/s (measured here)" in plan
 
 
@@ -477,7 +483,7 @@ def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_run
     )
     assert not [b for b in at.button if b.label.startswith("Use the one-minute preset")]
     at.select_slider(key=FORM.key("batch_size")).set_value(8).run()  # the tiny data's size
-    (plan,) = [i.value for i in at.info if "combinations" in i.value]
+    plan = sweep_plan(at)
     assert "6 combinations from 3 trained runs" in plan
 
 
