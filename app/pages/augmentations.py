@@ -71,9 +71,11 @@ st.subheader("Configuration", anchor=False)
 code, actions = st.columns([2, 1])
 code.code(config.to_json(), language="json")
 with actions:
+    # Built only when clicked: a file built on every run was removed by the next rerun (each
+    # step of a slider) while the browser was still fetching it.
     st.download_button(
         "Download JSON",
-        config.to_json,  # made on click: made on every run, the next rerun removed its file
+        config.to_json,
         file_name="augmentation.json",
         mime="application/json",
         icon=":material/download:",
