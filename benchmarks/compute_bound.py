@@ -4,10 +4,10 @@ schedule could take there.
 On random data in the preset's batch size, fp32, it times: a matrix product (the ceiling: what
 the BLAS reaches on these cores), each convolution's forward and backward on its own at 32 px,
 and the whole training step at every image size the schedule uses. It prints each as GFLOP/s
-and as a share of the step, then the schedule's training work (forward plus backward: the
-forward's FLOPs once more for the weights' gradients and once for the inputs', where those are
-needed) and the minutes it takes at the measured step rates and at the ceiling. The last line
-is `floor_minutes: X`, the schedule's training at the ceiling, before any scoring.
+and as a share of the step, then the schedule's training work (three times the forward's
+FLOPs: the backward pass computes the weights' gradients and the inputs', each about a forward)
+and the minutes it takes at the measured step rates and at the ceiling. The last line is
+`floor_minutes: X`, the schedule's training at the ceiling, before any scoring.
 
     python benchmarks/compute_bound.py --preset cpu-5min [--repeats 5]
 """
