@@ -329,18 +329,25 @@ def chart_marks(page: Page, role: str, field: str) -> list[dict[str, str]]:
 
 
 def images(scope: Locator) -> list[dict]:
-    """Every ``st.image`` in ``scope``: its source URL, caption, whether it has loaded, and
-    its natural width and height."""
+    """Every ``st.image`` in ``scope``: its source URL, caption, whether it has loaded, its
+    natural width and height, and the ``st.caption`` drawn right after it (``below``, with the
+    text it shows on hover as ``below_title``; empty when there is none). All in one look, so a
+    rerun cannot pair an image with another run's caption."""
     return scope.evaluate(
         """element => Array.from(element.querySelectorAll('[data-testid="stImage"]')).map(box => {
             const img = box.querySelector('img');
             const caption = box.querySelector('[data-testid="stImageCaption"]');
+            const cell = box.closest('[data-testid="stElementContainer"]');
+            const next = cell && cell.nextElementSibling;
+            const below = next && next.querySelector('[data-testid="stCaptionContainer"] span');
             return {
                 src: img ? img.getAttribute('src') : '',
                 caption: caption ? caption.innerText.trim() : '',
                 loaded: Boolean(img && img.complete && img.naturalWidth > 0),
                 width: img ? img.naturalWidth : 0,
                 height: img ? img.naturalHeight : 0,
+                below: below ? below.innerText.trim() : '',
+                below_title: below ? below.getAttribute('title') || '' : '',
             };
         })"""
     )

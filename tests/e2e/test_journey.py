@@ -11,6 +11,8 @@ machine (tests/e2e/conftest.py).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import tempfile
@@ -37,6 +39,7 @@ from scripts.lab_browser import (
     chart_marks,
     charts,
     choose,
+    chromium_page,
     go_to,
     line_points,
     marks,
@@ -97,17 +100,41 @@ def captioned_images(page) -> list[dict] | None:
     shown = settled_images(page)
     if shown is None:
         return None
-    captions = page.locator(MAIN).evaluate(
-        """element => Array.from(element.querySelectorAll('[data-testid="stImage"]')).map(box => {
-            const cell = box.closest('[data-testid="stElementContainer"]');
-            const next = cell && cell.nextElementSibling;
-            const span = next && next.querySelector('[data-testid="stCaptionContainer"] span');
-            return span ? [span.innerText.trim(), span.getAttribute('title') || ''] : ['', ''];
-        })"""
-    )
     return [
-        {**image, "caption": caption, "details": details}
-        for image, (caption, details) in zip(shown, captions, strict=True)
+        {**image, "caption": image["below"], "details": image["below_title"]} for image in shown
+    ]
+
+
+def test_captioned_images_pair_each_image_with_its_caption_while_a_rerun_draws_more(
+    driver, real_data_folder, tmp_path
+):
+    # real_data_folder only for its skips where Chromium or Playwright is missing.
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(png, format="PNG")
+    source = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    pair = (
+        f'<div data-testid="stElementContainer"><div data-testid="stImage"><img src="{source}">'
+        '</div></div><div data-testid="stElementContainer"><div data-testid="stCaptionContainer">'
+        '<span title="angle +5.0°">rotated</span></div></div>'
+    )
+    # Like a rerun that draws one more image right after each look at the images.
+    script = f"""<script>
+        const query = Element.prototype.querySelectorAll;
+        Element.prototype.querySelectorAll = function (selector) {{
+            const found = query.call(this, selector);
+            if (selector.includes("stImage")) {{
+                document.querySelector('[data-testid="stMain"]').insertAdjacentHTML(
+                    "beforeend", {json.dumps(pair)});
+            }}
+            return found;
+        }};
+    </script>"""
+    with chromium_page(tmp_path, playwright=driver) as page:
+        page.set_content(f'<div data-testid="stMain">{pair}</div>{script}')
+        page.wait_for_function("document.querySelector('img').naturalWidth > 0")
+        shown = captioned_images(page)
+    assert [(image["src"], image["caption"], image["details"]) for image in shown] == [
+        (source, "rotated", "angle +5.0°")
     ]
 
 
