@@ -75,17 +75,13 @@ def conv_inputs(model: nn.Module, batch: int) -> list[tuple[str, nn.Conv2d, torc
 
 
 def time_conv(conv: nn.Conv2d, shape: torch.Size, needs_input_grad: bool, repeats: int):
-    """(forward s, backward s, forward FLOPs, backward FLOPs) of one convolution on its own."""
+    """(forward s, backward s) of one convolution on its own."""
     conv = copy.deepcopy(conv)
     x = torch.randn(shape).to(memory_format=torch.channels_last).requires_grad_(needs_input_grad)
-    out = conv(x)
-    grad = torch.randn_like(out)
+    grad = torch.randn_like(conv(x))
     forward_s = seconds_per_call(lambda: conv(x), repeats)
     both_s = seconds_per_call(lambda: conv(x).backward(grad), repeats)
-    flops = 2 * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
-    flops *= out.numel()
-    backward_flops = flops * (int(conv.weight.requires_grad) + int(needs_input_grad))
-    return forward_s, both_s - forward_s, flops, backward_flops
+    return forward_s, both_s - forward_s
 
 
 def step_seconds(model: nn.Module, optimizer, batch: int, size: int, smoothing: float, repeats):
@@ -128,10 +124,14 @@ def main(argv: list[str] | None = None) -> dict:
     step_32 = step_seconds(model, optimizer, batch, FULL_SIZE, tc.label_smoothing, args.repeats)
     print(f"\n{args.preset}, batch {batch}, 32 px: one training step {step_32 * 1000:.0f} ms")
     print(f"{'convolution':<14}{'input':>18}{'forward':>16}{'backward':>16}{'of the step':>13}")
+    flops = {row["layer"]: row["flops"] * batch for row in summarize(model, FULL_SIZE)}
     conv_s = 0.0
     for index, (name, conv, shape) in enumerate(conv_inputs(model, batch)):
-        # The first convolution sees the images, which need no gradient.
-        fwd_s, bwd_s, fwd, bwd = time_conv(conv, shape, index > 0, args.repeats)
+        needs_input_grad = index > 0  # the first convolution sees the images
+        fwd_s, bwd_s = time_conv(conv, shape, needs_input_grad, args.repeats)
+        fwd = flops[name]
+        # The backward pass costs a forward for the weights' gradient and one for the input's.
+        bwd = fwd * (int(conv.weight.requires_grad) + int(needs_input_grad))
         conv_s += fwd_s + bwd_s
         backward = f"{bwd / bwd_s / 1e9:.0f} GFLOP/s" if bwd else "bias only"
         print(
