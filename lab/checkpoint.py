@@ -177,6 +177,14 @@ class LoadedModel:
     def input_size(self) -> int:
         return self.config.input_size
 
+    @property
+    def precision(self) -> str:
+        """The precision the run trained in ("auto" resolves the same way on one host), which
+        every evaluation and prediction of it uses unless asked for another: bf16 and fp32
+        differ in the third decimal of a probability, so one checkpoint gives one set of
+        numbers everywhere on a host."""
+        return self.config.train.precision
+
 
 def checkpoint_config(payload: dict, path: str | os.PathLike) -> RunConfig:
     """The ``RunConfig`` stored in a CIFAR Lab checkpoint, after checking its kind and version."""

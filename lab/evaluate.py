@@ -83,14 +83,15 @@ def evaluate_model(
     data: ImageSet,
     *,
     batch_size: int = 1000,
-    precision: str = "auto",
+    precision: str | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Run ``loaded`` over ``data`` with its own test transform and statistics; ``progress``
-    hears (images done, images in all) after every batch."""
+    """Run ``loaded`` over ``data`` with its own test transform, statistics and precision
+    (``precision`` asks for another); ``progress`` hears (images done, images in all) after
+    every batch."""
     model = loaded.model.eval()
     device = next(model.parameters()).device
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision or loaded.precision, device)
     config = loaded.config
     probabilities, loss_sum = [], 0.0
     with torch.inference_mode():

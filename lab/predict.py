@@ -142,13 +142,17 @@ class Prediction:
 
 
 def predict_images(
-    loaded: LoadedModel, images: list[Image.Image], top_k: int = 5, precision: str = "fp32"
+    loaded: LoadedModel,
+    images: list[Image.Image],
+    top_k: int = 5,
+    precision: str | None = None,
 ) -> list[Prediction]:
-    """Classify RGB images with a loaded checkpoint; returns one ``Prediction`` per image."""
+    """Classify RGB images with a loaded checkpoint, in the run's own precision unless
+    ``precision`` asks for another; returns one ``Prediction`` per image."""
     if not images:
         return []
     device = next(loaded.model.parameters()).device
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision or loaded.precision, device)
     batch = torch.stack(
         [preprocess_image(img, loaded.input_size, loaded.mean, loaded.std) for img in images]
     ).to(device)

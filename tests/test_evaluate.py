@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from lab import runs
 from lab.checkpoint import load_model
 from lab.data import load_dataset, make_splits
+from lab.device import resolve_precision
 from lab.evaluate import Evaluation, evaluate_model
 from lab.train import fit
 from tests.conftest import tiny_config
@@ -49,3 +53,22 @@ def test_evaluate_model_agrees_with_training_metrics(tiny_folder, tmp_path):
     assert evaluation.loss == pytest.approx(result.metrics["test_loss"], rel=1e-3)
     assert evaluation.probabilities.shape == (24, 3)
     assert np.allclose(evaluation.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def as_trained_in(loaded, precision: str):
+    """The same weights, as a run whose settings say it trained in ``precision``."""
+    return replace(loaded, config=loaded.config.with_overrides(train={"precision": precision}))
+
+
+@pytest.mark.parametrize("trained_in", ["fp32", "bf16", "auto"])
+def test_a_checkpoint_is_evaluated_in_its_runs_own_precision(tiny_run, tiny_folder, trained_in):
+    loaded = as_trained_in(load_model(tiny_run / runs.BEST), trained_in)
+    test = load_dataset(tiny_folder).test
+    own = resolve_precision(trained_in, torch.device("cpu"))
+    other = "bf16" if own == "fp32" else "fp32"
+    default = evaluate_model(loaded, test).probabilities
+    asked = evaluate_model(loaded, test, precision=own).probabilities
+    np.testing.assert_array_equal(default, asked)
+    # bf16 autocast runs on every x86 CPU (emulated where it is not native), so both paths
+    # are exercised on any host, and the two give different numbers.
+    assert not np.array_equal(default, evaluate_model(loaded, test, precision=other).probabilities)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,17 @@ def test_any_size_and_mode_becomes_the_input_size(loaded):
     big_gray = Image.fromarray(np.full((300, 200), 128, dtype=np.uint8), mode="L")
     (prediction,) = predict_images(loaded, [big_gray.convert("RGB")], top_k=10)
     assert len(prediction.labels) == 3  # top-k is capped at the number of classes
+
+
+@pytest.mark.parametrize("trained_in", ["fp32", "bf16"])
+def test_predictions_use_the_runs_own_precision_unless_asked(loaded, tiny_folder, trained_in):
+    run = replace(loaded, config=loaded.config.with_overrides(train={"precision": trained_in}))
+    other = "bf16" if trained_in == "fp32" else "fp32"
+    images = [open_image(p) for p in sorted((tiny_folder / "test").glob("*/000*.png"))]
+
+    def probabilities(**precision):
+        return np.stack([p.all_probabilities for p in predict_images(run, images, **precision)])
+
+    default = probabilities()
+    np.testing.assert_array_equal(default, probabilities(precision=trained_in))
+    assert not np.array_equal(default, probabilities(precision=other))

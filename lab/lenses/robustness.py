@@ -93,16 +93,17 @@ def robustness_sweep(
     limit: int | None = None,
     seed: int = 0,
     batch_size: int = 500,
-    precision: str = "auto",
+    precision: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Accuracy and mean confidence of ``loaded`` on ``data`` transformed at each value.
 
     Columns: ``transform``, ``value``, ``accuracy``, ``mean_confidence`` (mean top
-    probability). The model runs as in ``lab.evaluate.evaluate_model`` (its precision and
-    test-time flip), so the identity value reproduces the plain accuracy. Every value is a full
-    pass over ``data``; ``limit`` keeps a class-stratified subset of that many images (chosen by
-    ``seed``) for a quick sweep. ``progress(done, total)`` is called after each value.
+    probability). The model runs as in ``lab.evaluate.evaluate_model`` (the run's precision,
+    unless ``precision`` asks for another, and its test-time flip), so the identity value
+    reproduces the plain accuracy. Every value is a full pass over ``data``; ``limit`` keeps a
+    class-stratified subset of that many images (chosen by ``seed``) for a quick sweep.
+    ``progress(done, total)`` is called after each value.
     """
     _check_transform(transform)
     values = DEFAULT_SWEEPS[transform] if values is None else values
@@ -114,7 +115,7 @@ def robustness_sweep(
         data = data.take(picked)
     model = loaded.model.eval()
     device = next(model.parameters()).device
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision or loaded.precision, device)
     tta_flip = loaded.config.train.tta_flip
     rows = []
     with torch.inference_mode():

@@ -3,6 +3,8 @@ sweep reproduces the checkpoint's plain accuracy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -119,3 +121,17 @@ def test_limit_sweeps_a_stratified_subset(checkpoint):
         robustness_sweep(loaded, test, "rotation", limit=2)
     with pytest.raises(ConfigError, match="unknown transform"):
         robustness_sweep(loaded, test, "blur")
+
+
+@pytest.mark.parametrize("trained_in", ["fp32", "bf16"])
+def test_the_sweep_runs_in_the_runs_own_precision_unless_asked(checkpoint, trained_in):
+    loaded, test = checkpoint
+    run = replace(loaded, config=loaded.config.with_overrides(train={"precision": trained_in}))
+    other = "bf16" if trained_in == "fp32" else "fp32"
+
+    def confidence(**precision) -> float:
+        frame = robustness_sweep(run, test, "brightness", [1.0], **precision)
+        return frame["mean_confidence"].item()
+
+    assert confidence() == confidence(precision=trained_in)
+    assert confidence() != confidence(precision=other)
