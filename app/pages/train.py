@@ -13,7 +13,7 @@ from app.cache import inference_device
 from app.data import require_dataset
 from app.state import source
 from app.state.train import FORM
-from app.views import train as view
+from app.views.train import buttons, form, live, sweep_plan, tools
 
 # Seconds between two redraws of the live view while a job is active.
 POLL_S = 1.5
@@ -26,23 +26,23 @@ snap = jobs.current_snapshot()
 active = snap is not None and snap.active
 # What the form describes, checked against the data as Start would check it.
 config, grid, train_images, problem = (
-    (None, None, None, None) if active else view.check(view.SHOWN, source.data_source(), dataset)
+    (None, None, None, None) if active else form.check(form.SHOWN, source.data_source(), dataset)
 )
 
 with st.container(border=True):
-    mode = view.mode_choice(snap if active else None)
-    view.settings_form(view.SHOWN, mode, snap if active else None, problem)
+    mode = form.mode_choice(snap if active else None)
+    form.settings_form(form.SHOWN, mode, snap if active else None, problem)
 if grid is not None:
-    view.sweep_plan(config, grid, train_images, source.runs_dir())
+    sweep_plan.render(config, grid, train_images, source.runs_dir())
 in_form = snap.config.settings() if active else FORM.values()
 with st.expander("Model anatomy: layers, output shapes, parameters and FLOPs"):
-    view.anatomy(in_form["model"], in_form["width"], len(dataset.classes))
+    tools.anatomy(in_form["model"], in_form["width"], len(dataset.classes))
 with st.expander("Learning-rate finder"):
-    view.lr_finder(config, problem, dataset, inference_device(), active)
-view.buttons(view.SHOWN, snap, startable=config is not None)
+    tools.lr_finder(config, problem, dataset, inference_device(), active)
+buttons.render(form.SHOWN, snap, startable=config is not None)
 
 if snap is None:
-    view.no_job()
+    buttons.no_job()
     st.stop()
 
 
@@ -51,11 +51,11 @@ def live_view(rendered_state: str) -> None:
     latest = jobs.current_snapshot()
     if latest is None or latest.state != rendered_state:
         st.rerun()  # paused, resumed, started or ended: redraw the buttons and the summary
-    view.render_live(latest)
+    live.render(latest)
     # The summary is part of the fragment: a timer's fragment run that cuts the page's last
     # full run short (the run had just ended) must not leave the page without it.
     if not latest.active:
-        view.render_outcome(latest)
+        live.render_outcome(latest)
 
 
 live_view(snap.state)

@@ -13,8 +13,8 @@ from app.cache import job_manager
 from app.settings import config_value
 from app.state.checkpoints import VIEW
 from app.state.train import FORM, SWEEP
-from app.views import train as train_view
-from app.views.train import SHOWN
+from app.views.train import format_duration, tools
+from app.views.train.form import SHOWN
 from lab import jobs, runs
 from lab.config import SETTINGS, ModelConfig
 from lab.lenses import insight
@@ -272,7 +272,7 @@ def test_the_train_page_shows_the_model_anatomy(with_data, empty_runs):
 def test_the_lr_finder_plots_the_informative_range_and_says_which_rate_it_sets(
     with_data, empty_runs, monkeypatch
 ):
-    monkeypatch.setattr(train_view, "LR_FINDER_STEPS", 20)  # enough to suggest, and quick
+    monkeypatch.setattr(tools, "LR_FINDER_STEPS", 20)  # enough to suggest, and quick
     at = open_page(nav.TRAIN)
     at.select_slider(key=FORM.key("batch_size")).set_value(16)
     at.select_slider(key=FORM.key("width")).set_value(0.125).run()
@@ -295,19 +295,19 @@ def test_the_lr_finder_plots_the_informative_range_and_says_which_rate_it_sets(
 
     suggested = result.suggested_lr
     chosen = SETTINGS["lr"].nearest_option(suggested)
-    said = f"{train_view.format_rate(suggested)} snapped to {train_view.format_rate(chosen)}"
+    said = f"{tools.format_rate(suggested)} snapped to {tools.format_rate(chosen)}"
     assert said in texts(at)
-    button(at, f"Use {train_view.format_rate(chosen)}").click().run()
+    button(at, f"Use {tools.format_rate(chosen)}").click().run()
     assert not at.exception, at.exception[0].message
     assert at.select_slider(key=FORM.key("lr")).value == chosen
-    assert f"The Learning rate slider is at {train_view.format_rate(chosen)}" in texts(at)
-    assert button(at, f"Use {train_view.format_rate(chosen)}").disabled
+    assert f"The Learning rate slider is at {tools.format_rate(chosen)}" in texts(at)
+    assert button(at, f"Use {tools.format_rate(chosen)}").disabled
 
 
 def test_rates_are_written_as_people_write_them():
-    assert train_view.format_rate(1.6e-3) == "1.6e-3"
-    assert train_view.format_rate(0.01) == "1.0e-2"
-    assert train_view.format_rate(2.5) == "2.5e0"
+    assert tools.format_rate(1.6e-3) == "1.6e-3"
+    assert tools.format_rate(0.01) == "1.0e-2"
+    assert tools.format_rate(2.5) == "2.5e0"
 
 
 def test_a_queued_run_stopped_before_it_trained_leaves_no_trace(with_data, empty_runs):
@@ -436,7 +436,7 @@ def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data,
     assert match, plan
     assert match.group(2) == f"{speed:,.0f}"
     seconds = 3 * 3 * int(match.group(1).replace(",", "")) / speed
-    assert f"At most about {train_view.format_duration(seconds)}" in plan
+    assert f"At most about {format_duration(seconds)}" in plan
 
 
 def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_data, empty_runs):

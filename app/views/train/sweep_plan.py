@@ -1,0 +1,75 @@
+"""A sweep's size and duration on the Train page: how many runs it trains, and roughly how long
+they take at the speed runs of the model reached on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.state import train as train_state
+from app.views.train import format_duration
+from lab import sweep
+from lab.config import SETTINGS, RunConfig
+from lab.runs import list_runs, read_history
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=16)
+def measured_speed(runs_dir: str, model: str, width: float, progressive_from: int) -> float | None:
+    """Training images per second that the newest run of ``model`` (at ``width``, with the same
+    progressive resizing) in ``runs_dir`` or one of its sweeps reached on this machine, the
+    median over its epochs; None before any has trained. Kept a minute: the runs folder is
+    read again after that."""
+    here = Path(runs_dir)
+    swept = here.glob(f"*/{sweep.SWEEP_FILE}")
+    found = list_runs(here) + [run for file in swept for run in list_runs(file.parent)]
+    for run in sorted(found, key=lambda run: -run.modified):
+        built = run.config.get("model", {})
+        trained = run.config.get("train", {})
+        if (
+            built.get("name") != model
+            or (SETTINGS["width"].applies_to(model) and built.get("width") != width)
+            or trained.get("progressive_from", 0) != progressive_from
+        ):
+            continue
+        speeds = read_history(run.path)["images_per_s"].dropna()
+        if len(speeds):
+            return float(speeds.median())
+    return None
+
+
+def render(config: RunConfig, grid: dict, train_images: int, runs_dir: Path) -> None:
+    """How many runs the sweep makes, that smaller patience values are replayed, and roughly
+    how long it takes at the speed runs of this model reached here."""
+    trained = len(grid["lr"])
+    text = sweep.describe({"runs": [None] * trained, "grid": grid})
+    progressive = config.train.progressive_from
+    speed = measured_speed(str(runs_dir), config.model.name, config.model.width, progressive)
+    epochs = config.train.epochs
+    if speed is None:
+        model = config.model.name
+        if SETTINGS["width"].applies_to(model):
+            model += f" at width {config.model.width:g}"
+        if progressive:
+            model += f" with progressive resizing from {progressive} px"
+        how_long = (
+            f"No run of {model} has trained in this runs folder yet, so there is no speed to "
+            "estimate the time from: one short run gives it."
+        )
+    else:
+        seconds = trained * epochs * train_images / speed
+        how_long = (
+            f"At most about {format_duration(seconds)}: {trained} × {epochs} epochs of "
+            f"{train_images:,} images at {speed:,.0f} images/s (measured here); early stopping "
+            "may end runs sooner."
+        )
+    st.info(f"**{text[0].upper()}{text[1:]}.** {how_long}", icon=":material/grid_view:")
+    if config.preset != train_state.SWEEP_PRESET:
+        st.button(
+            f"Use the one-minute preset ({train_state.SWEEP_PRESET})",
+            icon=":material/bolt:",
+            on_click=train_state.use_sweep_preset,
+            help="A sweep trains several runs: this preset's runs take under a minute each on "
+            "two CPU cores (about 63% test accuracy), and the learning rates to try are set "
+            "around its own.",
+        )

@@ -1,0 +1,168 @@
+"""The Train page's two expanders: the chosen model's anatomy (layer table and totals) and the
+learning-rate finder."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+import torch
+
+from app import cache
+from app.glossary import TERMS
+from app.state import train as train_state
+from app.state.train import FORM
+from lab.config import INPUT_SIZES, RESIZE_CHOICES, SETTINGS, RunConfig
+from lab.data import Dataset, make_splits
+from lab.errors import LabError
+from lab.lenses.lr_finder import LrFinderResult, find_lr
+
+# The learning-rate finder: steps of the range test and training images it cycles over.
+LR_FINDER_STEPS = 60
+LR_FINDER_IMAGES = 2000
+
+
+def anatomy(model: str, width: float, num_classes: int) -> None:
+    """The layer table and totals of the chosen model at a chosen input size."""
+    own = INPUT_SIZES[model]
+    size = st.select_slider(
+        "Input size (px)",
+        (0, *RESIZE_CHOICES),
+        format_func=lambda s: f"its own ({own})" if s == 0 else str(s),
+        **FORM.widget("anatomy_size"),
+    )
+    result = cache.anatomy(
+        model, width if SETTINGS["width"].applies_to(model) else 1.0, size or own, num_classes
+    )
+    if result.problem:
+        st.error(f"This input cannot work: {result.problem}", icon=":material/error:")
+        return
+    c = st.columns(3)
+    c[0].metric("Parameters", f"{result.params:,}", help=TERMS["parameters"])
+    c[1].metric(
+        "Weights", f"{result.weights_mb:.1f} MB", help="Memory the parameters take (32-bit)"
+    )
+    c[2].metric("FLOPs per image", f"{result.flops / 1e6:,.1f} M", help=TERMS["FLOPs"])
+    st.dataframe(
+        result.layers,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "output_shape": st.column_config.Column(
+                help="Channels × height × width of what the layer hands on, for one image"
+            ),
+            "params": st.column_config.NumberColumn(format="localized", help=TERMS["parameters"]),
+            "flops": st.column_config.NumberColumn(format="localized", help=TERMS["FLOPs"]),
+        },
+    )
+
+
+def lr_finder(
+    config: RunConfig | None,
+    problem: LabError | None,
+    dataset: Dataset,
+    device: torch.device,
+    disabled: bool,
+) -> None:
+    """The learning-rate range test for the run the form describes, on a small subset, with
+    a button that moves the Learning rate slider to its suggestion."""
+    if config is None:
+        st.caption(f"Fix the settings first: {problem}")
+        return
+    images = min(LR_FINDER_IMAGES, len(dataset.train))
+    st.caption(
+        f"Trains a fresh {config.model.name} for {LR_FINDER_STEPS} batches of "
+        f"{config.train.batch_size} ({images} training images) while the learning rate grows "
+        "from 1e-7 to 10, and plots the loss. Nothing is saved."
+    )
+    # The result depends on everything but the learning rate (the test sets its own).
+    settings = config.to_dict()
+    settings["train"].pop("lr", None)
+    for_what = (repr(settings), images)
+    if st.button("Find a learning rate", icon=":material/search:", disabled=disabled):
+        progress = st.progress(0.0, text="Range test ...")
+
+        def on_step(step: int, steps: int, lr: float, loss: float) -> None:
+            progress.progress(
+                step / steps, text=f"step {step}/{steps}: lr {lr:.1e}, loss {loss:.3f}"
+            )
+
+        try:
+            small = config.with_overrides(data={"subset": images})
+            splits = make_splits(dataset, small.data)
+            result = find_lr(small, splits, steps=LR_FINDER_STEPS, device=device, on_step=on_step)
+        except LabError as error:
+            st.error(str(error))
+            return
+        finally:
+            progress.empty()
+        train_state.set_lr_finder_result(for_what, result)
+    result: LrFinderResult | None = train_state.lr_finder_result(for_what)
+    if result is None:
+        return
+    st.altair_chart(lr_finder_chart(result), width="stretch")
+    st.caption(
+        f"{result.reason[0].upper()}{result.reason[1:]}. The plot leaves out the steps after the "
+        "loss exploded and stops the loss axis at a few times its lowest value."
+    )
+    if result.suggested_lr is None:
+        st.caption("Too few steps to suggest a rate.")
+        return
+    chosen = SETTINGS["lr"].nearest_option(result.suggested_lr)
+    snapped = (
+        f"{format_rate(result.suggested_lr)} snapped to {format_rate(chosen)}, the nearest value "
+        "of the Learning rate slider"
+    )
+    st.markdown(
+        f"Suggested learning rate: **{format_rate(result.suggested_lr)}**, where the smoothed "
+        f"loss falls fastest ({snapped})."
+    )
+    in_use = FORM["lr"] == chosen
+    st.button(
+        f"Use {format_rate(chosen)}",
+        on_click=train_state.use_learning_rate,
+        args=(chosen,),
+        disabled=disabled or in_use,
+        help=f"Set the Learning rate slider to {format_rate(chosen)} ({snapped})",
+    )
+    if in_use:
+        st.caption(f"The Learning rate slider is at {format_rate(chosen)}.")
+
+
+def format_rate(lr: float) -> str:
+    """A learning rate as people write it: 1.6e-3."""
+    mantissa, exponent = f"{lr:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def lr_finder_chart(result: LrFinderResult) -> alt.LayerChart:
+    """Loss (faint) and smoothed loss against the learning rate on a log axis, over the
+    informative steps only and on a capped loss axis, with the suggestion marked."""
+    frame, (low, high) = result.informative_view()
+    x = alt.X(
+        "lr:Q", scale=alt.Scale(type="log"), title="learning rate", axis=alt.Axis(format=".0e")
+    )
+    y = alt.Scale(domain=[low, high], clamp=True)
+    base = alt.Chart(frame).encode(x=x)
+    layers = [
+        base.mark_line(opacity=0.3, color="#4c78a8", clip=True).encode(
+            y=alt.Y("loss:Q", title="training loss", scale=y)
+        ),
+        base.mark_line(color="#4c78a8", strokeWidth=2, clip=True).encode(
+            y=alt.Y("smoothed:Q", scale=y),
+            tooltip=[
+                alt.Tooltip("lr:Q", format=".2e", title="learning rate"),
+                alt.Tooltip("smoothed:Q", format=".4f", title="smoothed loss"),
+            ],
+        ),
+    ]
+    if result.suggested_lr is not None:
+        label = f"suggested {format_rate(result.suggested_lr)}"
+        mark = pd.DataFrame({"lr": [result.suggested_lr], "label": [label]})
+        layers += [
+            alt.Chart(mark).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(x="lr:Q"),
+            alt.Chart(mark)
+            .mark_text(align="left", dx=4, dy=-4, color="#e45756")
+            .encode(x="lr:Q", y=alt.value(12), text="label:N"),
+        ]
+    return alt.layer(*layers).properties(height=260, title="loss while the learning rate grows")
