@@ -26,9 +26,10 @@ from lab.checkpoint import EpochPosition, training_payload
 from lab.config import TrainConfig
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, ImageSet, Splits
 from lab.early_stopping import EarlyStopping
+from lab.fit import ModelCheckpoint
 from lab.models import build_model
+from lab.optim import make_optimizer, make_scheduler
 from lab.presets import preset_config
-from lab.train import ModelCheckpoint, make_optimizer, make_scheduler
 
 GOAL_PCT = 5.0
 INTERVAL_S = TrainConfig().checkpoint_every_s

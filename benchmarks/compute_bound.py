@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from _common import machine
 from torch import nn
 
+from lab.batches import epoch_image_size
 from lab.device import keep_freed_memory
 from lab.models import build_model, summarize
+from lab.optim import make_optimizer
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import epoch_image_size, make_optimizer
 
 # Images in CIFAR-10's training split, before the preset holds out its validation images.
 CIFAR10_TRAIN = 50_000

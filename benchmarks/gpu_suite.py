@@ -3,7 +3,7 @@
 1. Throughput: the notebook's pipeline (PIL transforms in a DataLoader, fp32) against the lab
    engine (batched augmentation on the GPU, bf16, channels_last, fused Adam) on the same
    AlexNet at 227 px, batch 64; and the model step alone.
-2. The `notebook` preset in full through `lab.train.fit`: 30 epochs, patience 5 on test
+2. The `notebook` preset in full through `lab.fit.fit`: 30 epochs, patience 5 on test
    accuracy, as the course ran it (82.99% best, at epoch 24): the best test accuracy, its epoch,
    the epoch it stopped at, and whether it lands within one point of the course's figure.
 3. The fast preset's time to 83% test accuracy, scored every epoch as `time_to_accuracy.py`.
@@ -34,8 +34,8 @@ from time_to_accuracy import train_to_target
 
 from lab import runs
 from lab.data import Splits, load_dataset, make_splits
+from lab.fit import fit
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import fit
 
 # The course notebook's run: best test accuracy 82.99% at epoch 24.
 COURSE_BEST_ACC = 0.8299

@@ -20,8 +20,8 @@ from pathlib import Path
 from _common import data_source, machine, peak_rss_gb
 
 from lab import runs
+from lab.fit import fit
 from lab.presets import preset_config
-from lab.train import fit
 
 LIMITS_GB = {"cpu-fast": 2.5, "notebook": 6.0}
 

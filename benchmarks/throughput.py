@@ -27,11 +27,12 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
+from lab.batches import fast_batches
 from lab.config import AugmentConfig, ModelConfig, TrainConfig
 from lab.data import load_dataset
 from lab.device import autocast, resolve_precision
 from lab.models import build_model
-from lab.train import fast_batches, make_optimizer
+from lab.optim import make_optimizer
 
 
 class NotebookDataset(torch.utils.data.Dataset):

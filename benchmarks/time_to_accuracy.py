@@ -1,6 +1,6 @@
 """CPU users reach the notebook's accuracy in minutes: wall time until test accuracy >= 83%.
 
-Trains a preset end to end through `lab.train.fit` (the path the CLI and the app use), once per
+Trains a preset end to end through `lab.fit.fit` (the path the CLI and the app use), once per
 seed, scoring the test split after every epoch only to watch for the target (the run itself
 still selects its best checkpoint on its validation split). Each run's clock starts before its
 data is loaded (a warm cache: about a second). Prints each epoch; for each seed the time the
@@ -33,8 +33,9 @@ from lab.config import RunConfig
 from lab.data import Splits, load_dataset, make_splits
 from lab.device import resolve_precision
 from lab.distributed import DistContext
+from lab.fit import fit, score_split
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import EpochEvent, fit, score_split
+from lab.train import EpochEvent
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make
 from lab.device import describe_device, pick_device
 from lab.errors import LabError
 from lab.evaluate import evaluate_model
+from lab.fit import fit
 from lab.launch import prepare_resume, prepare_run
 from lab.lenses.run_card import write_run_card
 from lab.outcome import Outcome
 from lab.predict import open_image, predict_images
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import BatchEvent, EndEvent, EpochEvent, fit
+from lab.train import BatchEvent, EndEvent, EpochEvent
 
 
 def _add_data(

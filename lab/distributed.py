@@ -1,7 +1,7 @@
 """Training on several processes with PyTorch's own engine: torchrun + DistributedDataParallel.
 
 Launched by ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous
-variables), ``lab.train.fit`` joins the process group (NCCL on CUDA, Gloo on the CPU) and:
+variables), ``lab.fit.fit`` joins the process group (NCCL on CUDA, Gloo on the CPU) and:
 
 * every rank draws the same global batch (same seed, same permutation, same augmentation
   parameters) and trains on its own slice of it, so the global batch size and learning rate are

@@ -1,4 +1,4 @@
-"""Background training jobs: a thread-safe manager that runs ``lab.train.fit`` in threads.
+"""Background training jobs: a thread-safe manager that runs ``lab.fit.fit`` in threads.
 
 The app (or any other long-lived process) submits a run and polls ``snapshot`` for its progress;
 the training itself happens in a thread of the manager, so it survives page reruns and switches.
@@ -32,9 +32,10 @@ from lab.config import RunConfig
 from lab.data import Dataset
 from lab.device import pick_device
 from lab.errors import ConfigError, LabError
+from lab.fit import fit
 from lab.launch import PreparedRun, prepare_resume, prepare_run
 from lab.outcome import Outcome
-from lab.train import BatchEvent, EndEvent, EpochEvent, TrainControl, fit
+from lab.train import BatchEvent, EndEvent, EpochEvent, TrainControl
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import distributed, runs
+from lab.batches import check_batch_size
 from lab.checkpoint import read_resume_state
 from lab.config import CIFAR10_SOURCE, RunConfig
 from lab.data import Dataset, Progress, Splits, load_dataset, make_splits
@@ -20,7 +21,6 @@ from lab.distributed import DistContext
 from lab.errors import CheckpointError, LabError, NewerFormatError
 from lab.locks import check_free
 from lab.outcome import Outcome
-from lab.train import check_batch_size
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def _whitened_config(
     never triggers (patience is the whole run), as the schedule is sized to end at its best;
     the best epoch is still chosen on a validation split, held to 4% of the images so the
     network trains on 48,000. ``progressive_from`` > 0 trains the early epochs on smaller
-    images (``lab.train.epoch_image_size``).
+    images (``lab.batches.epoch_image_size``).
     """
     data = (
         DataConfig(val_fraction=0.04) if source is None else DataConfig(source, val_fraction=0.04)

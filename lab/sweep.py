@@ -2,7 +2,7 @@
 
 A sweep is a folder of runs with a ``sweep.json`` beside them (``<runs>/<sweep>/sweep.json``,
 ``<runs>/<sweep>/lr0.001-bs64-ep12/...``). Each (learning rate, batch size, epochs)
-combination is one ordinary run, prepared by ``lab.launch`` and trained by ``lab.train.fit``
+combination is one ordinary run, prepared by ``lab.launch`` and trained by ``lab.fit.fit``
 one after the other.
 
 **Patience needs no retraining.** Early stopping only decides when to stop: up to its stop
@@ -48,10 +48,11 @@ from lab.device import pick_device
 from lab.early_stopping import replay
 from lab.errors import ConfigError, LabError
 from lab.evaluate import evaluate_model
+from lab.fit import FitResult, fit
 from lab.io import atomic_write_text
 from lab.launch import PreparedRun, prepare_resume, prepare_run, resolve_source
 from lab.outcome import Outcome
-from lab.train import Callback, EpochEvent, FitResult, TrainControl, fit
+from lab.train import Callback, EpochEvent, TrainControl
 
 SWEEP_FILE = "sweep.json"
 SWEEP_FORMAT = 1

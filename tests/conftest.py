@@ -93,7 +93,7 @@ def tiny_run(tiny_folder, tmp_path_factory) -> Path:
 
     from lab import runs
     from lab.data import load_dataset, make_splits
-    from lab.train import fit
+    from lab.fit import fit
 
     config = tiny_config(tiny_folder, epochs=2, precision="fp32")
     dataset = load_dataset(config.data.source)

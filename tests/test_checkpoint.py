@@ -14,8 +14,8 @@ from lab.checkpoint import (
 from lab.config import ModelConfig
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
 from lab.errors import CheckpointError
+from lab.fit import fit
 from lab.models import build_model
-from lab.train import fit
 from tests.conftest import tiny_config
 
 

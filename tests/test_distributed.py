@@ -15,7 +15,8 @@ from lab import runs
 from lab.checkpoint import load_model, read_checkpoint
 from lab.data import load_dataset, make_splits
 from lab.evaluate import evaluate_model
-from lab.train import EpochEvent, TrainControl, fit
+from lab.fit import fit
+from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")

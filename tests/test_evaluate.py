@@ -13,7 +13,7 @@ from lab.checkpoint import load_model
 from lab.data import load_dataset, make_splits
 from lab.device import resolve_precision
 from lab.evaluate import Evaluation, evaluate_model
-from lab.train import fit
+from lab.fit import fit
 from tests.conftest import tiny_config
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from lab import runs
 from lab.errors import ConfigError
+from lab.fit import fit
 from lab.launch import prepare_resume, prepare_run, resolve_source
-from lab.train import fit
 from tests.conftest import tiny_config
 
 

@@ -13,8 +13,8 @@ from torchvision import transforms
 from lab import runs
 from lab.checkpoint import load_model
 from lab.data import load_dataset, make_splits
+from lab.fit import fit
 from lab.predict import network_view, open_image, predict_images, preprocess_image
-from lab.train import fit
 from tests.conftest import tiny_config
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)

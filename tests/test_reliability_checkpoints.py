@@ -23,8 +23,8 @@ from lab.checkpoint import FORMAT_VERSION, load_model, read_checkpoint
 from lab.config import ModelConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import CheckpointError
+from lab.fit import fit
 from lab.models import build_model
-from lab.train import fit
 from tests.conftest import tiny_config
 
 CIFAR_LAB = Path(sys.executable).parent / "cifar-lab"

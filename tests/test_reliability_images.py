@@ -21,9 +21,9 @@ from lab import cli, runs
 from lab.checkpoint import load_model
 from lab.data import load_dataset, make_splits
 from lab.errors import ImageError
+from lab.fit import fit
 from lab.images import MAX_PIXELS
 from lab.predict import MAX_FILE_BYTES, open_image, predict_images
-from lab.train import fit
 from tests.conftest import tiny_config
 
 

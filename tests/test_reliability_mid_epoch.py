@@ -16,8 +16,9 @@ import pytest
 from lab import runs
 from lab.checkpoint import read_checkpoint
 from lab.data import load_dataset, make_splits
+from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV
-from lab.train import BatchEvent, TrainControl, fit
+from lab.train import BatchEvent, TrainControl
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

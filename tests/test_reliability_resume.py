@@ -19,9 +19,10 @@ from lab.checkpoint import FORMAT_VERSION, read_checkpoint, read_resume_state
 from lab.data import load_dataset, make_splits
 from lab.device import pick_device
 from lab.errors import CheckpointError
+from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV, atomic_save
 from lab.jobs import JobManager
-from lab.train import EpochEvent, TrainControl, fit
+from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
 
 

@@ -23,10 +23,11 @@ from lab.checkpoint import load_model, read_checkpoint
 from lab.config import ModelConfig
 from lab.data import load_dataset, make_splits
 from lab.errors import LabError
+from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV, atomic_save
 from lab.models import build_model
 from lab.outcome import Outcome
-from lab.train import BatchEvent, EpochEvent, TrainControl, fit, train_one_epoch
+from lab.train import BatchEvent, EpochEvent, TrainControl, train_one_epoch
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ from lab import runs
 from lab.checkpoint import read_checkpoint
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
+from lab.fit import fit
 from lab.outcome import Outcome
 from lab.sweep import (
     create_sweep,
@@ -23,7 +24,7 @@ from lab.sweep import (
     results_frame,
     run_sweep,
 )
-from lab.train import EpochEvent, TrainControl, fit
+from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
 
 CPU = torch.device("cpu")

@@ -1,6 +1,6 @@
 """The lenses: analyses that look at a trained run without changing it.
 
-The pipeline (``lab.data`` -> ``lab.augment`` -> ``lab.models`` -> ``lab.train`` -> ``lab.runs``)
+The pipeline (``lab.data`` -> ``lab.augment`` -> ``lab.models`` -> ``lab.fit`` -> ``lab.runs``)
 makes runs; these modules read them: ``insight`` (confusion pairs, top losses, calibration,
 checkpoint comparison, the patience what-if, the generalisation gap, model anatomy),
 ``inside`` (an image's path through the layers, feature maps, first-layer filters, what a

@@ -21,18 +21,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from lab.batches import epoch_generator, fast_batches
 from lab.config import RunConfig
 from lab.data import Splits
 from lab.device import pick_device, resolve_precision
 from lab.errors import ConfigError
 from lab.models import build_model
-from lab.train import (
-    TrainControl,
-    epoch_generator,
-    fast_batches,
-    make_optimizer,
-    train_one_epoch,
-)
+from lab.optim import make_optimizer
+from lab.train import TrainControl, train_one_epoch
 
 # Weight of the past in the exponential moving average of the loss: about 10 steps of memory,
 # enough to calm batch-to-batch noise without lagging far behind the rate.

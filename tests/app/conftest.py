@@ -10,7 +10,7 @@ from app_helpers import tiny_run_config
 
 from lab import runs
 from lab.config import DATA_ENV
-from lab.train import fit
+from lab.fit import fit
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ import pytest
 
 from app.state.checkpoints import TABS, VIEW
 from lab import runs
+from lab.fit import fit
 from lab.presets import preset_config
 from lab.sweep import create_sweep, run_sweep
-from lab.train import fit
 from scripts.lab_browser import (
     MAIN,
     assert_no_exception,

@@ -12,8 +12,8 @@ import pytest
 from app import nav
 from app.state.inside import PICKS
 from lab import runs
+from lab.fit import fit
 from lab.presets import preset_config
-from lab.train import fit
 from scripts.lab_browser import (
     MAIN,
     assert_no_exception,

@@ -28,8 +28,8 @@ from app.state.classify import CHECKPOINT_UPLOAD, IMAGES_UPLOAD, PICKS
 from app.state.train import FORM
 from lab import runs
 from lab.data import CIFAR10_MEAN, CIFAR10_STD
+from lab.fit import fit
 from lab.presets import preset_config
-from lab.train import fit
 from scripts.lab_browser import (
     MAIN,
     SIDEBAR,

@@ -22,11 +22,12 @@ from lab import runs
 from lab.checkpoint import load_model
 from lab.data import load_dataset
 from lab.evaluate import Evaluation
+from lab.fit import fit
 from lab.lenses import insight
 from lab.lenses.embedding import embedding_map
 from lab.stored_evaluation import EVALUATION, load_evaluation, save_evaluation
 from lab.sweep import create_sweep, read_sweep, results_frame, run_sweep
-from lab.train import EpochEvent, TrainControl, fit
+from lab.train import EpochEvent, TrainControl
 
 
 def kept(run_dir) -> Evaluation:

@@ -17,10 +17,10 @@ from app.views.train import format_duration, tools
 from app.views.train.form import SHOWN
 from lab import jobs, runs
 from lab.config import SETTINGS, ModelConfig
+from lab.fit import fit
 from lab.lenses import insight
 from lab.presets import preset_config
 from lab.runs import list_runs, read_history
-from lab.train import fit
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
