@@ -3,9 +3,10 @@ of any ``Setting``, bound to a ``Store``.
 
 The kind of control follows from the declaration alone: a bool is a toggle, choices are a
 selectbox, stops (``spec.options``) a select slider, a bounded range a slider, and a range too
-wide or open-ended for one a number box. The top of a control's range is ``spec.control_max``
-where the declaration gives one, else ``spec.high``. The label and the help (with range and
-unit) come from the declaration too, so a setting added to ``lab.config`` needs no edit here.
+wide or open-ended for one a number box. The range a control offers is the declaration's
+(``Setting.control_range``: ``spec.control_max`` where it gives one, else ``spec.high``), and so
+are the label and the help, whose range sentence says that range where it is narrower than
+the valid one; a setting added to ``lab.config`` needs no edit here.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def control(
     # The value about to be shown: the range offered always holds it, so a run made on the
     # command line (120 epochs, a learning rate between two stops) shows as it is.
     value = st.session_state[bound["key"]]
-    common = {"label": spec.label, "help": setting.describe(), "disabled": disabled, **bound}
+    help_text = setting.describe(control=True)
+    common = {"label": spec.label, "help": help_text, "disabled": disabled, **bound}
     if setting.kind == "bool":
         return container.toggle(**common)
     if spec.choices:
@@ -85,8 +87,7 @@ def control(
         return container.select_slider(options=options, format_func=_format, **common)
     if not _is_number(setting):
         return container.text_input(**common)
-    low = 0 if setting.optional or spec.low is None else spec.low
-    top = spec.control_max if spec.control_max is not None else spec.high
+    low, top = setting.control_range()
     top = None if top is None else max(top, value)
     if setting.kind == "int":
         if top is not None and top - low <= MAX_SLIDER_STEPS:

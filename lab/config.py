@@ -580,16 +580,43 @@ class Setting:
             return min(options, key=lambda option: abs(math.log(option / value)))
         return min(options, key=lambda option: abs(option - value))
 
-    def describe(self) -> str:
-        """The help text with its unit and range, for ``--help`` and tooltips."""
+    def control_range(self) -> tuple[float, float | None] | None:
+        """The lowest and highest value the app's control of a number offers: its first and
+        last stop, else the valid range topped at ``control_max``; an optional number's control
+        starts at 0, which stands for none. None for a setting that is not a number."""
+        spec = self.spec
+        if self.kind not in ("int", "float") or spec.choices:
+            return None
+        if spec.options:
+            return min(spec.options), max(spec.options)
+        low = 0 if self.optional or spec.low is None else spec.low
+        return low, spec.control_max if spec.control_max is not None else spec.high
+
+    def _range(self, control: bool) -> str:
+        """The valid range with its unit; for ``control``, the control's range first where it
+        is narrower: "the app offers 1 to 100 epochs; the command line accepts between 1 and
+        1000 epochs"."""
+        spec = self.spec
+        unit = f" {spec.unit}" if spec.unit else ""
+        text = _range_text(spec, self.kind)
+        valid = f"{text}{unit}" if text else ""
+        low, high = self.control_range()
+        if not control or (low, high) == (0 if self.optional else spec.low, spec.high):
+            return valid
+        # The command line takes every user setting; the others come from config files.
+        where = "the command line" if spec.user else "a config file"
+        return f"the app offers {_fmt(low)} to {_fmt(high)}{unit}; {where} accepts {valid}"
+
+    def describe(self, control: bool = False) -> str:
+        """The help text with its unit and range, for ``--help``; with ``control``, for the
+        tooltip of the app's control, which also says the range it offers where that is
+        narrower than the valid one."""
         spec = self.spec
         extra = []
         if spec.choices:
             extra.append("one of " + ", ".join(str(c) for c in spec.choices))
         elif self.kind in ("int", "float"):
-            extra.append(_range_text(spec, self.kind) or "")
-            if spec.unit:
-                extra[-1] += f" {spec.unit}"
+            extra.append(self._range(control))
         if spec.applies_to:
             extra.append("for " + ", ".join(spec.applies_to) + " only")
         details = "; ".join(part for part in extra if part)

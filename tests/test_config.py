@@ -158,3 +158,40 @@ def test_every_preset_value_is_a_stop_of_its_control(preset):
         options = SETTINGS[key].spec.options
         if options and value is not None:
             assert value in options, (key, value, options)
+
+
+@pytest.mark.parametrize(
+    ("key", "offered", "tooltip"),
+    [
+        (
+            "epochs",
+            (1, 100),
+            "(the app offers 1 to 100 epochs; the command line accepts between 1 and 1000 epochs)",
+        ),
+        (
+            "batch_size",
+            (8, 1024),
+            "(the app offers 8 to 1024 images; the command line accepts between 1 and 65536 "
+            "images)",
+        ),
+        (
+            "width",
+            (0.125, 2.0),
+            "(the app offers 0.125 to 2; the command line accepts between 0.125 and 4; for "
+            "alexnet_cifar, alexnet_whitened only)",
+        ),
+        (
+            "patience",
+            (0, 30),
+            "(the app offers 0 to 30 epochs; the command line accepts >= 0 epochs)",
+        ),
+        ("subset", (0, None), "(>= 1 images)"),  # the app's 0 is "all", no narrower range
+        ("val_fraction", (0.0, 0.5), "(between 0 and 0.5)"),  # the stops span the valid range
+        ("monitor", None, "(one of val_acc, val_loss, test_acc, test_loss)"),
+    ],
+)
+def test_the_app_says_the_range_its_control_offers_beside_the_valid_one(key, offered, tooltip):
+    declared = SETTINGS[key]
+    assert declared.control_range() == offered
+    assert declared.describe(control=True) == f"{declared.spec.help} {tooltip}"
+    assert "the app offers" not in declared.describe()  # the CLI's --help: the valid range

@@ -3,25 +3,40 @@ the values they hold, with nothing named per setting in the app."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from app_helpers import keyed_widget
 from streamlit.testing.v1 import AppTest
 
 from app.settings import config_value, control_value
-from lab.config import LR_CHOICES, MAX_SEED, SETTINGS, Setting, Spec, declaration
+from lab.config import (
+    LR_CHOICES,
+    MAX_SEED,
+    SETTINGS,
+    AugmentConfig,
+    Setting,
+    Spec,
+    declaration,
+)
 
 
 def every_control() -> None:
-    """Every user setting's control, bound to one store, and one setting lab.config does not
-    have (as a newly declared one would be)."""
+    """The control of every setting the app shows (the user settings, and every transform
+    setting of the Augmentations page, the resize too), bound to one store, and one setting
+    lab.config does not have (as a newly declared one would be)."""
+    from dataclasses import fields
+
     import streamlit as st
 
     from app.settings import control
     from app.state.store import Store
-    from lab.config import SETTINGS, RunConfig, Setting, Spec
+    from lab.config import SETTINGS, AugmentConfig, RunConfig, Setting, Spec, declaration
 
-    store = Store("all", lambda: RunConfig().settings() | {"warmup": 2})
-    for setting in SETTINGS.values():
+    augment = [declaration("augment", item.name) for item in fields(AugmentConfig)]
+    shown = [*SETTINGS.values(), *(setting for setting in augment if not setting.spec.user)]
+    store = Store("all", lambda: RunConfig().settings() | {"resize": 227, "warmup": 2})
+    for setting in shown:
         control(st, setting, store)
     new = Setting("warmup", "train", "warmup", "int", 2, Spec("Warm-up", "Epochs.", low=0, high=5))
     control(st, new, store)
@@ -55,7 +70,7 @@ def test_the_declaration_decides_the_control(controls, key, kind, stops):
     control = keyed_widget(controls, f"all_{key}")
     assert type(control).__name__.lower().replace("_", "") == kind.replace("_", "")
     assert control.label == setting.spec.label
-    assert control.help == setting.describe()
+    assert control.help == setting.describe(control=True)
     if kind in ("selectbox", "select_slider"):
         assert tuple(control.options) == stops
     elif kind in ("slider", "number_input"):
@@ -66,6 +81,37 @@ def test_a_newly_declared_setting_gets_its_control(controls):
     slider = controls.slider(key="all_warmup")
     assert (slider.label, slider.min, slider.max, slider.value) == ("Warm-up", 0, 5, 2)
     assert slider.help == "Epochs. (between 0 and 5)"
+
+
+def shown_settings() -> list[Setting]:
+    augment = [declaration("augment", item.name) for item in fields(AugmentConfig)]
+    return [*SETTINGS.values(), *(setting for setting in augment if not setting.spec.user)]
+
+
+@pytest.mark.parametrize("setting", shown_settings(), ids=lambda setting: setting.key)
+def test_every_control_shows_the_declared_label_range_and_help(controls, setting):
+    control = keyed_widget(controls, f"all_{setting.key}")
+    spec = setting.spec
+    assert control.label == spec.label
+    assert control.help.startswith(spec.help)
+    if spec.choices:
+        assert tuple(control.options) == spec.choices
+        return
+    if setting.kind not in ("int", "float"):
+        return
+    if type(control).__name__ == "SelectSlider":  # its first and last stop
+        low, high = float(control.options[0]), float(control.options[-1])
+    else:
+        low, high = control.min, control.max
+    assert (low, high) == setting.control_range()
+    # The help states the range the control offers, and the valid one where that is wider.
+    valid = (0 if setting.optional else spec.low, spec.high)
+    if (low, high) == valid:
+        assert "the app offers" not in control.help and " accepts " not in control.help
+    else:
+        assert f"the app offers {low:g} to {high:g}" in control.help, control.help
+        accepted = control.help.split(" accepts ")[1]
+        assert all(f"{bound:g}" in accepted for bound in (spec.low, spec.high) if bound is not None)
 
 
 def test_values_convert_between_config_and_control():

@@ -56,7 +56,8 @@ def test_every_transform_has_a_switch_and_controls_from_the_declaration(with_dat
         for name in (transform.setting, *transform.extra):
             setting = declaration("augment", name)
             control = keyed_widget(at, CONTROLS.key(name))
-            assert control.label == setting.spec.label and control.help == setting.describe()
+            assert control.label == setting.spec.label
+            assert control.help == setting.describe(control=True)
             assert control.disabled is not toggle.value  # usable only while switched on
 
 

@@ -181,7 +181,8 @@ def test_the_preset_sets_every_setting_and_the_controls_follow_the_declaration(
     for key in SHOWN:
         setting = SETTINGS[key]
         control = keyed_widget(at, FORM.key(key))
-        assert control.label == setting.spec.label and control.help == setting.describe()
+        assert control.label == setting.spec.label
+        assert control.help == setting.describe(control=True)
         assert config_value(setting, control.value) == expected[key], key
     # width is for the CIFAR-native models: offered, but not for the notebook's alexnet
     assert at.select_slider(key=FORM.key("width")).disabled
@@ -202,7 +203,7 @@ def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, e
     epochs = watcher.slider(key=FORM.key("epochs"))
     name = watcher.text_input(key=FORM.key("name"))
     assert (epochs.value, name.value) == (100, "owned") and epochs.disabled and name.disabled
-    assert epochs.help == SETTINGS["epochs"].describe()  # the help stays while locked
+    assert epochs.help == SETTINGS["epochs"].describe(control=True)  # kept while locked
 
     button(owner, "Stop").click().run()
     poll_until(watcher, lambda at: "You stopped run" in texts(at))
