@@ -94,6 +94,9 @@ class Spec:
     key: str | None = None
     # Other fields (section, name) that take the same value (the seed drives data and training).
     also: tuple[tuple[str, str], ...] = ()
+    # The transform a value of 0 (or None) switches off, by name: the label of its switch on
+    # the Augmentations page ("Horizontal flip" for the flip probability).
+    transform: str = ""
 
 
 def setting(default: Any = MISSING, *, factory: Any = MISSING, **spec: Any) -> Any:
@@ -225,6 +228,7 @@ class AugmentConfig:
     resize: int | None = setting(
         None,
         label="Resize",
+        transform="Resize",
         help="Side in pixels the images are scaled to before the network sees them. The "
         "notebook's AlexNet needs 227; the choice of model sets it.",
         unit="px",
@@ -236,6 +240,7 @@ class AugmentConfig:
     hflip_p: float = setting(
         0.5,
         label="Flip probability",
+        transform="Horizontal flip",
         help="Chance that an image is mirrored left to right (the notebook's 0.5).",
         low=0.0,
         high=1.0,
@@ -243,6 +248,7 @@ class AugmentConfig:
     rotation: float = setting(
         0.0,
         label="Rotation",
+        transform="Rotation",
         help="Largest random rotation either way (the notebook's 15).",
         unit="degrees",
         low=0.0,
@@ -259,6 +265,7 @@ class AugmentConfig:
     translate: int = setting(
         0,
         label="Shift",
+        transform="Translation (pad and crop)",
         help="Largest random shift in pixels: the image is padded this much and cropped back "
         "(4 is the usual choice for 32 px CIFAR images).",
         unit="px",
@@ -269,6 +276,7 @@ class AugmentConfig:
     brightness: float = setting(
         0.0,
         label="Brightness",
+        transform="Brightness jitter",
         help="Random brightness change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -276,6 +284,7 @@ class AugmentConfig:
     contrast: float = setting(
         0.0,
         label="Contrast",
+        transform="Contrast jitter",
         help="Random contrast change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -283,6 +292,7 @@ class AugmentConfig:
     saturation: float = setting(
         0.0,
         label="Saturation",
+        transform="Saturation jitter",
         help="Random colour-strength change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -290,6 +300,7 @@ class AugmentConfig:
     erase_p: float = setting(
         0.0,
         label="Erase probability",
+        transform="Random erasing",
         help="Chance that a random rectangle of the image is blanked out (random erasing), "
         "so the network cannot rely on one small part.",
         low=0.0,

@@ -17,27 +17,31 @@ from lab.config import AugmentConfig, declaration
 
 @dataclass(frozen=True)
 class Transform:
-    """One transform of the pipeline: the switch's label, the setting the switch turns off,
-    and further settings that only mean something while it is on."""
+    """One transform of the pipeline: the setting its switch turns off (to 0, or None), and
+    further settings that only mean something while it is on."""
 
-    label: str
     setting: str
     extra: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The switch's label: the transform's name, as the setting declares it."""
+        return declaration("augment", self.setting).spec.transform
 
 
 # The pipeline's steps in the order it applies them: transforms with their switch, and the
 # normalisation (a setting of its own).
 NORMALIZE = "normalize"
 PIPELINE: tuple[Transform | str, ...] = (
-    Transform("Resize", "resize"),
-    Transform("Horizontal flip", "hflip_p"),
-    Transform("Rotation", "rotation", ("rotation_fill",)),
-    Transform("Translation (pad and crop)", "translate"),
-    Transform("Brightness jitter", "brightness"),
-    Transform("Contrast jitter", "contrast"),
-    Transform("Saturation jitter", "saturation"),
+    Transform("resize"),
+    Transform("hflip_p"),
+    Transform("rotation", ("rotation_fill",)),
+    Transform("translate"),
+    Transform("brightness"),
+    Transform("contrast"),
+    Transform("saturation"),
     NORMALIZE,
-    Transform("Random erasing", "erase_p"),
+    Transform("erase_p"),
 )
 TRANSFORMS = tuple(step for step in PIPELINE if isinstance(step, Transform))
 # What the page starts with: the notebook's flip and rotation switched on ...

@@ -52,7 +52,8 @@ def test_every_transform_has_a_switch_and_controls_from_the_declaration(with_dat
     at = open_page(nav.AUGMENTATIONS)
     for transform in TRANSFORMS:
         toggle = at.toggle(key=CONTROLS.key(switch(transform)))
-        assert toggle.label == transform.label
+        # The switch bears the name its setting declares for the transform.
+        assert toggle.label == declaration("augment", transform.setting).spec.transform
         for name in (transform.setting, *transform.extra):
             setting = declaration("augment", name)
             control = keyed_widget(at, CONTROLS.key(name))
