@@ -1,13 +1,27 @@
 """Plain words for what the lab shows: every metric, table column and abbreviation a student
-meets, explained once. Pages take the help of their metrics and columns from ``TERMS`` (the
-help of a setting's control comes from its declaration in ``lab.config``), and the sidebar's
-Glossary lists them all, so the words are the same wherever they appear."""
+meets, explained once. Pages take the help of their metrics and columns from ``TERMS``, and the
+sidebar's Glossary lists them all, so the words are the same wherever they appear. A word that
+names a setting or one of its choices is explained by that setting's declared help
+(``lab.config``), which its control's tooltip shows too."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-TERMS = {
+from lab.config import SETTINGS
+
+# The words that name a setting (or a choice of one), and the setting (its key) that explains
+# them.
+SETTING_TERMS = {
+    "width": "width",
+    "one-cycle": "schedule",
+    "label smoothing": "label_smoothing",
+    "patience": "patience",
+    "min delta": "min_delta",
+    "TTA (flip averaging)": "tta_flip",
+    "bf16": "precision",
+}
+WORDS = {
     "epoch": "One pass of the network over every training image.",
     "batch": "The handful of images the network sees before each weight update.",
     "train_loss": "How wrong the network is on the training images, averaged over the epoch "
@@ -26,25 +40,11 @@ TERMS = {
     "images_per_s": "Training speed: images the network learned from per second.",
     "best epoch": "The epoch with the best score on the monitored split; its weights are kept "
     "as best.pt.",
-    "patience": "Epochs in a row without a new best that early stopping waits before it ends "
-    "the run.",
-    "min delta": "The smallest gain that counts as a new best; smaller gains count towards "
-    "patience.",
-    "width": "How many filters each layer has, as a multiple of AlexNet's. Narrower networks "
-    "train faster and learn a little less.",
     "parameters": "The numbers the network learns (weights and biases).",
     "FLOPs": "Floating-point operations to classify one image: how much arithmetic the "
     "network costs.",
     "mean / std": "The average brightness of each colour channel and its spread. Normalising "
     "subtracts the mean and divides by the std, so every channel has a similar range.",
-    "one-cycle": "A learning-rate schedule: the rate climbs for the first quarter of the "
-    "steps, then falls to almost zero. It learns faster than a constant rate.",
-    "label smoothing": "Training targets of, say, 90% for the right class instead of 100%, "
-    "so the network is not pushed to be overconfident.",
-    "TTA (flip averaging)": "Test-time augmentation: each image is classified as it is and "
-    "mirrored, and the two answers are averaged.",
-    "bf16": "bfloat16, a 16-bit number format: half the memory of the usual 32 bits and much "
-    "faster on hardware that supports it, at a tiny cost in precision.",
     "Grad-CAM": "A heatmap of the image regions that raised the score of one class the most, "
     "read from the last convolutional layer. It shows where the network looked, not why.",
     "ECE": "Expected calibration error: how far the network's confidence is from its real "
@@ -59,6 +59,7 @@ TERMS = {
     "Each learning rate trains once with the largest patience; smaller patience values are "
     "replayed from its history instead of trained again.",
 }
+TERMS = WORDS | {term: SETTINGS[key].spec.help for term, key in SETTING_TERMS.items()}
 
 
 def popover() -> None:

@@ -495,8 +495,9 @@ class TrainConfig:
     precision: str = setting(
         "auto",
         label="Number format",
-        help="auto: 16-bit bfloat16 maths where the hardware runs it fast, else 32-bit. fp32 "
-        "or bf16 forces one.",
+        help="bf16 (bfloat16) is a 16-bit number format: half the memory of the usual 32 bits "
+        "(fp32) and much faster on hardware that supports it, at a tiny cost in precision. "
+        "auto: bf16 maths where the hardware runs it fast, else fp32; fp32 or bf16 forces one.",
         choices=PRECISIONS,
     )
     pipeline: str = setting(
