@@ -6,15 +6,19 @@ the next writer takes it over. The file names the holder's process id and host, 
 writer is refused at once with a message that says who holds the run. The file is removed
 when the run is released; the holder re-checks after locking that the file it locked is still
 the one in the folder, so a release and a new writer can never both believe they hold it.
+The lock file is opened without blocking and without following a link, and must be a regular
+file: a FIFO planted as ``run.lock`` is refused in one line instead of hanging its opener.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +50,42 @@ class Holder:
 UNKNOWN = Holder(0, "", 0.0)
 
 
+# What a lock path that is not a regular file is, by the type bits of its mode.
+KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFLNK: "a link",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def _not_regular(path: Path, mode: int) -> LabError:
+    kind = KINDS.get(stat.S_IFMT(mode), "not a file")
+    return LabError(
+        f"{path} is {kind}, not a regular file: a run's lock is a file the lab writes; remove "
+        "it, then try again"
+    )
+
+
+def _open_lock(path: Path, flags: int) -> int:
+    """A descriptor of the lock file at ``path``, which must be a regular file. Never blocks
+    (O_NONBLOCK: opening a FIFO would wait for a writer) and never follows a link."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        # a link (ELOOP), a folder opened for writing (EISDIR), a socket (ENXIO)
+        if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise
+        raise _not_regular(path, os.lstat(path).st_mode) from error
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_regular(path, mode)
+    return fd
+
+
 def _read_holder(fd: int) -> Holder | None:
     """The holder a lock file names; None when it names none (being written, or damaged)."""
     try:
@@ -60,7 +100,7 @@ def _open_locked(path: Path) -> int | None:
     it. Retries when the file it locked was removed or replaced meanwhile, and briefly when
     the lock is busy: ``holder`` takes it shared for an instant to look."""
     for attempt in range(LOOK_RETRIES + 1):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -90,10 +130,8 @@ def holder(run_dir: Path) -> Holder | None:
     """Who is training ``run_dir`` right now; None when nobody is (a stale lock file left by
     a killed process counts as nobody)."""
     path = Path(run_dir) / LOCK
-    if not path.exists():
-        return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = _open_lock(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:

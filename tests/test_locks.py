@@ -19,6 +19,7 @@ from lab.errors import LabError
 from lab.io import SAVE_DELAY_ENV
 from lab.jobs import JobManager
 from lab.locks import LOCK, RunLock, holder
+from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
@@ -86,6 +87,60 @@ def test_a_run_being_trained_cannot_be_deleted(tmp_path):
         kill(child)
     runs.delete_run(run, tmp_path)  # a stale lock file is the lab's own: deleted with the run
     assert not run.exists()
+
+
+# --- a lock file that is not a file ---------------------------------------------------------------
+
+PLANT = {
+    "a FIFO": lambda lock: os.mkfifo(lock),
+    "a folder": lambda lock: lock.mkdir(),
+    "a link": lambda lock: lock.symlink_to(lock.parent / runs.CONFIG),
+}
+# Resume and Delete in a child, so that a lock opened blocking fails the test instead of hanging.
+CALL = """
+import sys
+from pathlib import Path
+from lab import cli, runs
+from lab.errors import LabError
+runs_dir = Path(sys.argv[2])
+if sys.argv[1] == "resume":
+    sys.exit(cli.main(["train", "--resume", "--name", "odd", "--runs-dir", str(runs_dir)]))
+try:
+    runs.delete_run(runs_dir / "odd", runs_dir)
+except LabError as error:
+    sys.exit(f"cifar-lab delete: error: {error}")
+"""
+GUARD_S = 60
+
+
+@pytest.fixture(params=list(PLANT))
+def odd_lock(request, tiny_folder, tmp_path):
+    """A run folder whose run.lock is not a regular file: what it is, and the run folder."""
+    run = runs.create_run_dir(tmp_path / "runs", "odd")
+    runs.write_config(run, tiny_config(tiny_folder, epochs=1))
+    PLANT[request.param](run / LOCK)
+    return request.param, run
+
+
+@pytest.mark.parametrize("call", ["resume", "delete"])
+def test_resume_and_delete_refuse_a_lock_that_is_not_a_file_in_one_line(odd_lock, call):
+    kind, run = odd_lock
+    done = subprocess.run(
+        [sys.executable, "-c", CALL, call, str(run.parent)],
+        cwd=ROOT, capture_output=True, text=True, timeout=GUARD_S,
+    )  # fmt: skip
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert f"{run / LOCK} is {kind}, not a regular file" in line
+    assert "decoding images" not in done.stderr and run.is_dir()
+
+
+def test_a_writer_refuses_it_too(odd_lock):
+    kind, run = odd_lock
+    with pytest.raises(LabError, match=f"is {kind}, not a regular file"), RunLock(run):
+        pass
+    with pytest.raises(LabError, match=f"is {kind}, not a regular file"):
+        holder(run)
 
 
 # --- through the command line and the job manager -------------------------------------------------
