@@ -20,6 +20,7 @@ from lab.checkpoint import is_bare_state_dict, load_model
 from lab.config import SETTINGS, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
+from lab.epoch_lines import epoch_line, saved_line
 from lab.errors import LabError
 from lab.evaluate import evaluate_model
 from lab.fit import fit
@@ -186,18 +187,10 @@ class _EpochPrinter:
             self.bar.update(1)
         elif isinstance(event, EpochEvent):
             self.close()
-            row = event.row
-            parts = [f"Epoch {event.epoch}: Training Loss: {row['train_loss']:.4f}"]
-            parts.append(f"Training Accuracy: {row['train_acc']:.4f}")
-            for split in ("val", "test"):
-                if row[f"{split}_acc"] is not None:
-                    title = "Validation" if split == "val" else "Testing"
-                    parts.append(f"{title} Loss: {row[f'{split}_loss']:.4f}")
-                    parts.append(f"{title} Accuracy: {row[f'{split}_acc']:.4f}")
             out = self.out or sys.stdout
-            print(", ".join(parts), file=out, flush=True)
+            print(epoch_line(event.row), file=out, flush=True)
             if event.improved:
-                print(f"Model saved at accuracy of: {row[self.monitor]:.4f}", file=out, flush=True)
+                print(saved_line(event.row[self.monitor]), file=out, flush=True)
         elif isinstance(event, EndEvent):
             self.close()
 
