@@ -59,6 +59,9 @@ SWEEP_FORMAT = 1
 # The settings a sweep takes several values of; patience is replayed, the others trained.
 SWEPT = ("lr", "patience", "batch_size", "epochs")
 TRAINED = ("lr", "batch_size", "epochs")
+# What the app's sweep mode varies: several learning rates and patience values, on the batch
+# size and epochs of the form (a sweep there is a few short runs of one preset).
+APP_SWEPT = ("lr", "patience")
 
 # States of a sweep and of each of its runs.
 PENDING = "pending"

@@ -19,11 +19,9 @@ from app.state.store import Store
 from lab.config import CIFAR10_SOURCE, SETTINGS, AugmentConfig, RunConfig
 from lab.errors import ConfigError, LabError
 from lab.presets import preset_config
-from lab.sweep import parse_values
+from lab.sweep import APP_SWEPT, parse_values
 
 DEFAULT_PRESET = "cpu-fast"
-# The settings the sweep mode takes several values of (keys of lab.config.SETTINGS).
-SWEPT = ("lr", "patience")
 RUN, SWEEP = "run", "sweep"
 # The preset the sweep mode offers: a sweep trains many runs, so each should cost a minute or two.
 SWEEP_PRESET = "cpu-1min"
@@ -42,7 +40,8 @@ FORM = Store(
         "name": "",
         "mode": RUN,
         **preset_values(DEFAULT_PRESET),
-        # The sweep mode's values of each swept setting, as typed: comma-separated.
+        # The sweep mode's values of each setting of lab.sweep.APP_SWEPT, as typed:
+        # comma-separated.
         "sweep_lr": "1e-3, 2e-3, 3e-3",
         "sweep_patience": "2, 5",
         "augment": None,
@@ -92,7 +91,7 @@ def sweep_grid(base: RunConfig) -> dict[str, tuple]:
     """The values the sweep mode's boxes hold, by setting key, each checked on ``base``; raises
     ``ConfigError`` naming the setting of a value that cannot be parsed or is refused."""
     grid = {}
-    for key in SWEPT:
+    for key in APP_SWEPT:
         setting = SETTINGS[key]
         try:
             kind = {"int": int, "float": float}[setting.kind]
@@ -110,7 +109,7 @@ def planned(keys: Sequence[str], source: str) -> tuple[RunConfig, dict[str, tupl
     of each swept setting (None for one run); raises ``ConfigError`` naming the setting."""
     if FORM["mode"] == RUN:
         return run_config(keys, source), None
-    base = run_config([key for key in keys if key not in SWEPT], source)
+    base = run_config([key for key in keys if key not in APP_SWEPT], source)
     return base, sweep_grid(base)
 
 
@@ -128,7 +127,7 @@ def set_augment(config: AugmentConfig | None) -> None:
 
 
 def _form_values() -> dict:
-    fields = ("preset", "name", "mode", "augment", *SETTINGS, *map(sweep_field, SWEPT))
+    fields = ("preset", "name", "mode", "augment", *SETTINGS, *map(sweep_field, APP_SWEPT))
     return {key: FORM[key] for key in fields}
 
 

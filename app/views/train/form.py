@@ -14,12 +14,13 @@ from app.cache import data_store
 from app.settings import control, control_value
 from app.state import train as train_state
 from app.state.store import STORED
-from app.state.train import FORM, RUN, SWEEP, SWEPT, sweep_field
+from app.state.train import FORM, RUN, SWEEP, sweep_field
 from lab.config import SETTINGS, RunConfig
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
 from lab.presets import PRESET_NAMES
+from lab.sweep import APP_SWEPT
 from lab.train import check_batch_size
 
 # The settings the Train page offers, in the form's order: keys of lab.config.SETTINGS. A
@@ -44,7 +45,8 @@ PRESET_HELP = (
     "AlexNet-family network at the native 32 px, minutes on a CPU. Choosing one sets every "
     "setting below."
 )
-MODES = {RUN: "One run", SWEEP: "A sweep: several learning rates and patience values"}
+SWEPT_NAMES = " and ".join(SETTINGS[key].spec.label.lower() for key in APP_SWEPT)
+MODES = {RUN: "One run", SWEEP: f"A sweep: several values of {SWEPT_NAMES}"}
 # What several values of a swept setting do, beneath its help.
 SWEEP_HELP = {
     "lr": "Several values, separated by commas: one run trains for each.",
@@ -120,7 +122,7 @@ def settings_form(
     )
     for cell, key in zip(cells[2:], keys, strict=False):
         setting = SETTINGS[key]
-        if mode == SWEEP and key in SWEPT:
+        if mode == SWEEP and key in APP_SWEPT:
             shown = sweep_values(running.sweep.grid[key]) if locked else STORED
             cell.text_input(
                 f"{setting.spec.label} (several)",

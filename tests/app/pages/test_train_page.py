@@ -12,7 +12,7 @@ from app import nav
 from app.cache import job_manager
 from app.settings import config_value
 from app.state.checkpoints import VIEW
-from app.state.train import FORM, SWEEP
+from app.state.train import FORM, SWEEP, sweep_field
 from app.views.train import format_duration, tools
 from app.views.train.form import SHOWN
 from lab import jobs, runs
@@ -21,6 +21,7 @@ from lab.fit import fit
 from lab.lenses import insight
 from lab.presets import preset_config
 from lab.runs import list_runs, read_history
+from lab.sweep import APP_SWEPT
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
@@ -486,6 +487,15 @@ def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_run
     at.select_slider(key=FORM.key("batch_size")).set_value(8).run()  # the tiny data's size
     plan = sweep_plan(at)
     assert "6 combinations from 3 trained runs" in plan
+
+
+def test_the_sweep_mode_takes_several_values_of_the_settings_lab_names_for_it(
+    with_data, empty_runs
+):
+    at = open_page(nav.TRAIN)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    several = {box.key for box in at.text_input if box.label.endswith("(several)")}
+    assert several == {FORM.key(sweep_field(key)) for key in APP_SWEPT}
 
 
 def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_runs):
