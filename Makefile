@@ -1,11 +1,13 @@
-# Two commands for everything: `make app` starts the lab, `make test` runs every check.
-# Both create the virtual environment and install the project into it when needed.
+# Two commands for everything: `make app` starts the lab, `make test` runs every check (CI runs
+# it); `make test-fast` is the quick loop while working: ruff and every test not marked slow
+# (the browser tests, marked e2e, are slow by nature).
+# Each creates the virtual environment and installs the project into it when needed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: app test screenshots format clean
+.PHONY: app lint test test-fast screenshots format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +19,15 @@ $(STAMP): pyproject.toml
 app: $(STAMP)
 	$(BIN)/streamlit run streamlit_app.py
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow and not e2e" $(PYTEST_ARGS)
 
 # RUN: a finished run folder that trained on all the data (see scripts/screenshots.py).
 screenshots: $(STAMP)

@@ -88,8 +88,10 @@ def keep_freed_memory() -> bool:
 
 
 def describe_device(device: torch.device) -> str:
-    """A short human description, e.g. "CPU (2 threads, bf16)" or "CUDA: NVIDIA H100"."""
+    """A short human description, e.g. "CPU (2 threads, native bf16: yes)" or "CUDA: NVIDIA
+    H100". Whether the CPU runs bf16 natively is always said: it decides what "auto" precision
+    picks, and so every timing's meaning."""
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
-    bf16 = ", bf16" if cpu_has_fast_bf16() else ""
-    return f"CPU ({torch.get_num_threads()} threads{bf16})"
+    native = "yes" if cpu_has_fast_bf16() else "no"
+    return f"CPU ({torch.get_num_threads()} threads, native bf16: {native})"

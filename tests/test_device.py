@@ -1,4 +1,5 @@
-"""The device helpers: the CPU allocator setting that keeps freed tensor memory for reuse."""
+"""The device helpers: the precision "auto" picks on each kind of host, and the CPU allocator
+setting that keeps freed tensor memory for reuse."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
+from lab import device
 from lab.device import keep_freed_memory
+from lab.errors import ConfigError
+
+pytestmark = pytest.mark.precision
 
 # Page faults of allocating and freeing a 64 MB tensor five times, in a fresh process (the
 # setting is process-wide), printed as one number. Ten allocations first let the heap settle:
@@ -47,3 +53,40 @@ def test_freed_tensor_memory_is_reused_without_page_faults():
 
 def test_keeping_freed_memory_is_idempotent():
     assert keep_freed_memory() == keep_freed_memory()
+
+
+@pytest.mark.parametrize(
+    ("native_bf16", "asked", "expected"),
+    [
+        (True, "auto", "bf16"),
+        (False, "auto", "fp32"),
+        (True, "fp32", "fp32"),
+        (False, "bf16", "bf16"),  # bf16 autocast runs on any x86 CPU, emulated
+        (True, "bf16", "bf16"),
+        (False, "fp32", "fp32"),
+    ],
+)
+def test_auto_precision_follows_the_host_kind_and_a_pinned_one_does_not(
+    monkeypatch, native_bf16, asked, expected
+):
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: native_bf16)
+    assert device.resolve_precision(asked, torch.device("cpu")) == expected
+
+
+@pytest.mark.parametrize(("native_bf16", "said"), [(True, "yes"), (False, "no")])
+def test_the_cpu_description_names_the_host_kind(monkeypatch, native_bf16, said):
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: native_bf16)
+    assert device.describe_device(torch.device("cpu")).endswith(f"native bf16: {said})")
+
+
+def test_an_unknown_precision_names_the_choices():
+    with pytest.raises(ConfigError, match="auto, fp32, bf16"):
+        device.resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_the_suite_runs_as_the_host_kind_it_is_told(host_kind):
+    """Run with CIFAR_LAB_TEST_HOST=bf16 and =fp32 (.ci/run does both): "auto" then resolves
+    as on that kind of host, whatever this one is."""
+    if host_kind is None:
+        pytest.skip("CIFAR_LAB_TEST_HOST is not set: the host is what it is")
+    assert device.resolve_precision("auto", torch.device("cpu")) == host_kind

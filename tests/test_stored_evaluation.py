@@ -16,6 +16,8 @@ from lab.io import atomic_save
 from lab.runs import EVALUATION
 from lab.stored_evaluation import load_evaluation, run_evaluation
 
+pytestmark = pytest.mark.precision
+
 
 @pytest.fixture
 def run_copy(tiny_run, tmp_path):
