@@ -20,7 +20,13 @@ from lab.config import (
     validate,
 )
 from lab.errors import ConfigError
-from lab.presets import PRESET_NAMES, cpu_fast_config, notebook_config, preset_config
+from lab.presets import (
+    PRESET_NAMES,
+    PRESETS,
+    cpu_fast_config,
+    notebook_config,
+    preset_config,
+)
 
 
 def train_flags() -> dict[str, argparse.Action]:
@@ -195,3 +201,11 @@ def test_the_app_says_the_range_its_control_offers_beside_the_valid_one(key, off
     assert declared.control_range() == offered
     assert declared.describe(control=True) == f"{declared.spec.help} {tooltip}"
     assert "the app offers" not in declared.describe()  # the CLI's --help: the valid range
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_every_preset_declares_what_it_is_for_in_one_line(name):
+    preset = PRESETS[name]
+    assert preset.description and "\n" not in preset.description
+    assert preset.build("/data") == preset_config(name, "/data")
+    assert preset_config(name, "/data").preset == name

@@ -19,7 +19,7 @@ from lab.config import SETTINGS, RunConfig
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
-from lab.presets import PRESET_NAMES
+from lab.presets import PRESET_NAMES, PRESETS
 from lab.sweep import APP_SWEPT
 from lab.train import check_batch_size
 
@@ -40,11 +40,8 @@ SHOWN = (
     "subset",
 )
 FORM_COLUMNS = 4
-PRESET_HELP = (
-    "notebook: the course's AlexNet at 227 px, exactly as the notebook trained it. cpu-fast: an "
-    "AlexNet-family network at the native 32 px, minutes on a CPU. Choosing one sets every "
-    "setting below."
-)
+PRESET_HELP = " ".join(f"{name}: {preset.description}." for name, preset in PRESETS.items())
+PRESET_HELP += " Choosing one sets every setting below."
 SWEPT_NAMES = " and ".join(SETTINGS[key].spec.label.lower() for key in APP_SWEPT)
 MODES = {RUN: "One run", SWEEP: f"A sweep: several values of {SWEPT_NAMES}"}
 # What several values of a swept setting do, beneath its help.

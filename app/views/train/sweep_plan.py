@@ -11,6 +11,7 @@ from app.state import train as train_state
 from app.views.train import format_duration
 from lab import sweep
 from lab.config import SETTINGS, RunConfig
+from lab.presets import PRESETS
 from lab.runs import list_runs, read_history
 
 
@@ -69,7 +70,7 @@ def render(config: RunConfig, grid: dict, train_images: int, runs_dir: Path) -> 
             f"Use the one-minute preset ({train_state.SWEEP_PRESET})",
             icon=":material/bolt:",
             on_click=train_state.use_sweep_preset,
-            help="A sweep trains several runs: this preset's runs take under a minute each on "
-            "two CPU cores (about 63% test accuracy), and the learning rates to try are set "
+            help=f"A sweep trains several runs: {train_state.SWEEP_PRESET} is "
+            f"{PRESETS[train_state.SWEEP_PRESET].description}. The learning rates to try are set "
             "around its own.",
         )

@@ -19,7 +19,7 @@ from lab import jobs, runs
 from lab.config import SETTINGS, ModelConfig
 from lab.fit import fit
 from lab.lenses import insight
-from lab.presets import preset_config
+from lab.presets import PRESETS, preset_config
 from lab.runs import list_runs, read_history
 from lab.sweep import APP_SWEPT
 
@@ -189,6 +189,13 @@ def test_the_preset_sets_every_setting_and_the_controls_follow_the_declaration(
     assert at.select_slider(key=FORM.key("width")).disabled
     at.selectbox(key=FORM.key("model")).set_value("alexnet_cifar").run()
     assert not at.select_slider(key=FORM.key("width")).disabled
+
+
+def test_the_preset_box_says_what_every_preset_is_for(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    box = at.selectbox(key=FORM.key("preset"))
+    assert tuple(box.options) == tuple(PRESETS)
+    assert all(f"{name}: {preset.description}." in box.help for name, preset in PRESETS.items())
 
 
 def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, empty_runs):
@@ -475,6 +482,7 @@ def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_run
     at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3")
     assert not at.exception
     offer = button(at, "Use the one-minute preset (cpu-1min)")
+    assert PRESETS["cpu-1min"].description in offer.help  # as the preset declares it
     offer.click().run()
     assert not at.exception, at.exception[0].message
     assert at.selectbox(key=FORM.key("preset")).value == "cpu-1min"
