@@ -32,9 +32,10 @@ from _common import machine, pick_device
 from throughput import compare
 from time_to_accuracy import train_to_target
 
-from lab import runs
-from lab.data import Splits, load_dataset, make_splits
+from lab.config import RunConfig
+from lab.data import Splits, load_dataset
 from lab.fit import fit
+from lab.launch import PreparedRun, prepare_run
 from lab.presets import PRESET_NAMES, preset_config
 
 # The course notebook's run: best test accuracy 82.99% at epoch 24.
@@ -57,6 +58,13 @@ def shrink(splits: Splits, images: int) -> Splits:
     return replace(splits, train=part(splits.train), val=part(splits.val), test=part(splits.test))
 
 
+def prepared_run(config: RunConfig, runs_dir: Path, smoke: bool) -> PreparedRun:
+    """A new run of ``config`` in ``runs_dir``; under --smoke, on the first ``SMOKE_IMAGES`` of
+    each split."""
+    prepared = prepare_run(config, runs_dir)
+    return replace(prepared, splits=shrink(prepared.splits, SMOKE_IMAGES)) if smoke else prepared
+
+
 def notebook_run(source: str, device: torch.device, smoke: bool) -> dict:
     # Checkpoints after every epoch only: the notebook network's checkpoint (weights and Adam
     # state) is about 700 MB, and writing it each minute inside epochs is not what is timed.
@@ -64,12 +72,8 @@ def notebook_run(source: str, device: torch.device, smoke: bool) -> dict:
     if smoke:
         config = config.with_overrides(augment={"resize": SMOKE_RESIZE}, train={"epochs": 2})
     start = time.perf_counter()
-    splits = make_splits(load_dataset(source), config.data)
-    if smoke:
-        splits = shrink(splits, SMOKE_IMAGES)
     with tempfile.TemporaryDirectory() as folder:
-        run_dir = runs.create_run_dir(Path(folder), prefix="notebook")
-        result = fit(config, run_dir, splits=splits, device=device)
+        result = fit(prepared_run(config, Path(folder), smoke), device=device)
     best_acc = result.metrics["test_acc"]
     return {
         "best_test_acc": best_acc,
@@ -87,10 +91,8 @@ def fast_run(source: str, preset: str, device: torch.device, smoke: bool) -> dic
     config = preset_config(preset, source)
     if smoke:
         config = config.with_overrides(train={"epochs": 2, "batch_size": 32})
-    splits = make_splits(load_dataset(source), config.data)
-    if smoke:
-        splits = shrink(splits, SMOKE_IMAGES)
-    result = train_to_target(config, splits, 0.83, device, start)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_to_target(prepared_run(config, Path(folder), smoke), 0.83, device, start)
     return {
         "preset": preset,
         "minutes_to_83": result.minutes_to_target,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from _common import data_source, machine, peak_rss_gb
 
-from lab import runs
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.presets import preset_config
 
 LIMITS_GB = {"cpu-fast": 2.5, "notebook": 6.0}
@@ -31,7 +31,7 @@ def child(preset: str, subset: int) -> None:
         data={"subset": subset}, train={"epochs": 1}
     )
     with tempfile.TemporaryDirectory() as folder:
-        fit(config, runs.create_run_dir(Path(folder), preset))
+        fit(prepare_run(config, Path(folder)))
     print(json.dumps({"preset": preset, "peak_rss_gb": peak_rss_gb()}))
 
 

@@ -21,21 +21,22 @@ import resource
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from _common import data_source, machine, peak_rss_gb, pick_device
 
 from lab import runs
+from lab.batches import eval_batches
 from lab.checkpoint import load_model
 from lab.config import RunConfig
-from lab.data import Splits, load_dataset, make_splits
+from lab.data import Splits
 from lab.device import resolve_precision
-from lab.distributed import DistContext
-from lab.fit import fit, score_split
+from lab.fit import fit
+from lab.launch import PreparedRun, prepare_run
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import EpochEvent
+from lab.train import EpochEvent, evaluate
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,18 @@ def run_seed(preset: str, seed: int, target: float, device: torch.device) -> See
     """One run of ``preset`` with ``seed``, its clock started before the data is loaded."""
     start = time.perf_counter()
     config = preset_config(preset, data_source()).with_settings({"seed": seed})
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    return train_to_target(config, splits, target, device, start)
+    with tempfile.TemporaryDirectory() as folder:
+        return train_to_target(prepare_run(config, Path(folder)), target, device, start)
 
 
 def train_to_target(
-    config: RunConfig, splits: Splits, target: float, device: torch.device, start: float
+    prepared: PreparedRun, target: float, device: torch.device, start: float
 ) -> SeedResult:
-    """Train ``config`` with the test split scored every epoch; when the run first reached
-    ``target`` on it (minutes since ``start``) and its best checkpoint's test accuracy."""
-    config = config.with_overrides(train={"eval_test": True})
+    """Train the run with the test split scored every epoch; when it first reached ``target``
+    on it (minutes since ``start``) and its best checkpoint's test accuracy."""
+    config = prepared.config.with_overrides(train={"eval_test": True})
+    prepared = replace(prepared, config=config)
+    splits, run_dir = prepared.splits, prepared.run_dir
     preset, seed = config.preset, config.train.seed
     print(
         f"preset {preset}, seed {seed}: {config.model.name}, {len(splits.train)} training "
@@ -83,12 +86,10 @@ def train_to_target(
         if row["test_acc"] >= target and "minutes" not in reached:
             reached.update(minutes=elapsed / 60, epoch=event.epoch, acc=row["test_acc"])
 
-    with tempfile.TemporaryDirectory() as folder:
-        run_dir = runs.create_run_dir(Path(folder), preset or config.model.name)
-        result = fit(config, run_dir, splits=splits, callbacks=(watch,), device=device)
-        whole = (time.perf_counter() - start) / 60
-        cpu = cpu_seconds() - cpu_start
-        test_scoring_s = time_test_scoring(run_dir, config, splits, device)
+    result = fit(prepared, callbacks=(watch,), device=device)
+    whole = (time.perf_counter() - start) / 60
+    cpu = cpu_seconds() - cpu_start
+    test_scoring_s = time_test_scoring(run_dir, config, splits, device)
     best = result.metrics["test_acc"]
     print(f"stopped: {result.reason}; whole run {whole:.2f} min ({whole * 60:.0f} s)")
     print(
@@ -129,7 +130,13 @@ def time_test_scoring(
     model = load_model(run_dir / runs.BEST, device=device).model
     precision = resolve_precision(config.train.precision, device)
     start = time.perf_counter()
-    score_split(model, splits.test, config, splits, device, precision, DistContext())
+    evaluate(
+        model,
+        eval_batches(config, splits, splits.test, device),
+        device=device,
+        precision=precision,
+        tta_flip=config.train.tta_flip,
+    )
     return time.perf_counter() - start
 
 

@@ -22,16 +22,17 @@ from torch import nn
 
 from lab import distributed, runs
 from lab.augment import preprocess_batch
-from lab.batches import check_batch_size, epoch_batches, eval_batches, usable_batch_size
+from lab.batches import epoch_batches, eval_batches, usable_batch_size
 from lab.checkpoint import ResumeState, load_model, read_resume_state, training_payload
 from lab.config import RunConfig, TrainConfig
-from lab.data import ImageSet, Splits, load_dataset, make_splits
+from lab.data import ImageSet, Splits
 from lab.device import keep_freed_memory, pick_device, resolve_precision
 from lab.distributed import DistContext
 from lab.early_stopping import EarlyStopping
 from lab.errors import CheckpointError, LabError
 from lab.evaluate import evaluate_model
 from lab.io import atomic_save
+from lab.launch import PreparedRun
 from lab.locks import RunLock
 from lab.models import build_model, init_whitening
 from lab.optim import make_optimizer, make_scheduler
@@ -173,27 +174,25 @@ def disk_errors(run_dir: Path, payload: dict | None = None) -> Iterator[None]:
 
 
 def fit(
-    config: RunConfig,
-    run_dir: Path,
+    prepared: PreparedRun,
     *,
-    splits: Splits | None = None,
-    resume: bool = False,
     control: TrainControl | None = None,
     callbacks: tuple[Callback, ...] = (),
     device: torch.device | None = None,
 ) -> FitResult:
-    """Train a run in ``run_dir`` (made by ``lab.launch.prepare_run``), or resume it from its
-    ``last.pt`` with the same history, early-stopping state and random streams, inside the
-    epoch where it stopped when ``last.pt`` was written there."""
+    """Train a run prepared by ``lab.launch.prepare_run`` in its folder, or continue one that
+    ``lab.launch.prepare_resume`` read back from its ``last.pt``, with the same history,
+    early-stopping state and random streams, inside the epoch where it stopped when ``last.pt``
+    was written there."""
     context, device = distributed.setup(device or pick_device())
     if device.type == "cpu":
         keep_freed_memory()  # 1.2-1.3x faster steps on a CPU (see its docstring)
-    saved = read_resume_state(run_dir / runs.LAST) if resume else None
-    config = saved.config if saved is not None else config
+    run_dir, splits = prepared.run_dir, prepared.splits
+    saved = read_resume_state(run_dir / runs.LAST) if prepared.resume else None
+    # As last.pt holds it (prepared.config has its data source resolved), so the checkpoints
+    # written from here go on matching config.json (lab.launch.check_saved_config).
+    config = saved.config if saved is not None else prepared.config
     tc = config.train
-    if splits is None:
-        splits = make_splits(load_dataset(config.data.source), config.data)
-    check_batch_size(tc.batch_size, len(splits.train))
     precision = resolve_precision(tc.precision, device)
     steps = math.ceil(
         usable_batch_size(len(splits.train), tc.batch_size, context.world_size) / tc.batch_size

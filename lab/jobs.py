@@ -501,10 +501,7 @@ class JobManager:
                 metrics = None
             else:
                 result = fit(
-                    job.config,
-                    job.run_dir,
-                    splits=job.prepared.splits,
-                    resume=job.resume,
+                    replace(job.prepared, resume=job.resume),
                     control=job.control,
                     callbacks=(lambda event: self._on_event(job, event),),
                     device=self.device,

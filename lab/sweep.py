@@ -417,10 +417,7 @@ def run_sweep(
             sweep["state"] = entry["state"] = RUNNING
             write_sweep(sweep_dir, sweep)
             result = fit(
-                prepared.config,
-                run_dir,
-                splits=prepared.splits,
-                resume=prepared.resume,
+                prepared,
                 control=control,
                 callbacks=(snapshots, *callbacks),
                 device=device,

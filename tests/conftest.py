@@ -91,12 +91,9 @@ def tiny_run(tiny_folder, tmp_path_factory) -> Path:
     """
     import torch
 
-    from lab import runs
-    from lab.data import load_dataset, make_splits
     from lab.fit import fit
+    from lab.launch import prepare_run
 
     config = tiny_config(tiny_folder, epochs=2, precision="fp32")
-    dataset = load_dataset(config.data.source)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("tiny-runs"), "tiny")
-    fit(config, run_dir, splits=make_splits(dataset, config.data), device=torch.device("cpu"))
-    return run_dir
+    prepared = prepare_run(config, tmp_path_factory.mktemp("tiny-runs"), name="tiny")
+    return fit(prepared, device=torch.device("cpu")).run_dir

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lab import runs
 from lab.checkpoint import (
     FORMAT_VERSION,
     load_model,
     read_checkpoint,
 )
 from lab.config import ModelConfig
-from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN
 from lab.errors import CheckpointError
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.models import build_model
 from tests.conftest import tiny_config
 
@@ -22,9 +22,7 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def trained_run(tiny_folder, tmp_path_factory):
     config = tiny_config(tiny_folder, epochs=1)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "ckpt")
-    fit(config, run_dir, splits=splits)
+    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="ckpt")).run_dir
     return run_dir
 
 

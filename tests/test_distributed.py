@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lab import runs
 from lab.checkpoint import load_model, read_checkpoint
 from lab.data import load_dataset, make_splits
 from lab.evaluate import evaluate_model
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
 
@@ -85,8 +85,9 @@ def test_a_single_process_run_resumes_on_two_processes(tiny_folder, tmp_path):
         if isinstance(event, EpochEvent):
             control.request_stop()
 
-    run_dir = runs.create_run_dir(tmp_path, "moving")
-    fit(config, run_dir, control=control, callbacks=(stop_after_first,))
+    run_dir = fit(
+        prepare_run(config, tmp_path, name="moving"), control=control, callbacks=(stop_after_first,)
+    ).run_dir
     assert len(pd.read_csv(run_dir / "history.csv")) == 1
     torchrun(
         "train", "--resume", "--name", "moving", "--runs-dir", tmp_path, logs=tmp_path / "logs"

@@ -10,10 +10,11 @@ import torch
 
 from lab import runs
 from lab.checkpoint import load_model
-from lab.data import load_dataset, make_splits
+from lab.data import load_dataset
 from lab.device import resolve_precision
 from lab.evaluate import Evaluation, evaluate_model
 from lab.fit import fit
+from lab.launch import prepare_run
 from tests.conftest import tiny_config
 
 
@@ -46,9 +47,9 @@ def test_per_class_precision_recall_f1():
 
 def test_evaluate_model_agrees_with_training_metrics(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=2)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    result = fit(config, runs.create_run_dir(tmp_path, "e"), splits=splits)
-    evaluation = evaluate_model(load_model(result.run_dir / "best.pt"), splits.test)
+    prepared = prepare_run(config, tmp_path, name="e")
+    result = fit(prepared)
+    evaluation = evaluate_model(load_model(result.run_dir / "best.pt"), prepared.splits.test)
     assert evaluation.accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-9)
     assert evaluation.loss == pytest.approx(result.metrics["test_loss"], rel=1e-3)
     assert evaluation.probabilities.shape == (24, 3)

@@ -14,6 +14,7 @@ from lab.checkpoint import FORMAT_VERSION, read_checkpoint
 from lab.data import load_dataset, make_splits
 from lab.errors import ConfigError
 from lab.fit import fit, init_from_data
+from lab.launch import prepare_resume, prepare_run
 from lab.models import build_model
 from lab.outcome import Outcome
 from lab.train import BatchEvent, EndEvent, EpochEvent, TrainControl
@@ -21,10 +22,9 @@ from tests.conftest import tiny_config
 
 
 def run_fit(tmp_path, config, name="run", callbacks=(), **kwargs):
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path / "runs", name)
+    prepared = prepare_run(config, tmp_path / "runs", name=name)
     events = []
-    result = fit(config, run_dir, splits=splits, callbacks=(*callbacks, events.append), **kwargs)
+    result = fit(prepared, callbacks=(*callbacks, events.append), **kwargs)
     return result, events
 
 
@@ -125,13 +125,11 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_folder, tmp_path):
         if isinstance(event, EpochEvent) and event.epoch == 1:
             control.request_stop()
 
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "interrupted")
-    first = fit(
-        config, run_dir, splits=splits, control=control, callbacks=(stop_after_first_epoch,)
-    )
+    prepared = prepare_run(config, tmp_path / "runs", name="interrupted")
+    first = fit(prepared, control=control, callbacks=(stop_after_first_epoch,))
     assert len(first.history) == 1
-    resumed = fit(config, run_dir, splits=splits, resume=True)
+    run_dir = first.run_dir
+    resumed = fit(prepare_resume(run_dir))
     a = pd.DataFrame(straight.history).drop(columns=["seconds", "images_per_s"])
     b = pd.DataFrame(resumed.history).drop(columns=["seconds", "images_per_s"])
     pd.testing.assert_frame_equal(a, b, atol=1e-4, rtol=1e-4)
@@ -145,7 +143,7 @@ def test_resume_removes_temp_files_of_an_interrupted_write(tiny_folder, tmp_path
     done, _ = run_fit(tmp_path, config)
     stale = done.run_dir / ".last.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
-    fit(config, done.run_dir, resume=True)
+    fit(prepare_resume(done.run_dir))
     assert not stale.exists()
     assert {p.name for p in done.run_dir.iterdir()} >= {"best.pt", "last.pt", "history.csv"}
 
@@ -154,7 +152,7 @@ def test_resuming_a_finished_run_trains_nothing(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=2)
     done, _ = run_fit(tmp_path, config)
     events = []
-    again = fit(config, done.run_dir, resume=True, callbacks=(events.append,))
+    again = fit(prepare_resume(done.run_dir), callbacks=(events.append,))
     assert again.history == done.history and events == []
     assert again.outcome is done.outcome and again.reason == done.reason
 

@@ -45,7 +45,7 @@ def test_a_run_with_a_config_but_no_checkpoint_starts_again_and_says_so(tiny_fol
     again = prepare_resume(prepared.run_dir)
     assert not again.resume and again.config == prepared.config
     assert "starts again from epoch 1 with its saved config" in again.notice
-    result = fit(again.config, again.run_dir, splits=again.splits, resume=again.resume)
+    result = fit(again)
     assert [row["epoch"] for row in result.history] == [1]
 
 

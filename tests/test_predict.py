@@ -10,10 +10,9 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from lab import runs
 from lab.checkpoint import load_model
-from lab.data import load_dataset, make_splits
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.predict import network_view, open_image, predict_images, preprocess_image
 from tests.conftest import tiny_config
 
@@ -23,9 +22,7 @@ MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 @pytest.fixture(scope="module")
 def loaded(tiny_folder, tmp_path_factory):
     config = tiny_config(tiny_folder, epochs=3)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "predict")
-    fit(config, run_dir, splits=splits)
+    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="predict")).run_dir
     return load_model(run_dir / "best.pt")
 
 

@@ -21,9 +21,9 @@ import torch
 from lab import cli, runs
 from lab.checkpoint import FORMAT_VERSION, load_model, read_checkpoint
 from lab.config import ModelConfig
-from lab.data import load_dataset, make_splits
 from lab.errors import CheckpointError
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.models import build_model
 from tests.conftest import tiny_config
 
@@ -56,9 +56,7 @@ def hostile_checkpoint(folder: Path, marker: Path, form: str) -> Path:
 def trained(tiny_folder, tmp_path_factory):
     """A real run's checkpoint and an image to classify with it."""
     config = tiny_config(tiny_folder, epochs=1)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "good")
-    fit(config, run_dir, splits=splits)
+    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="good")).run_dir
     image = next((tiny_folder / "test" / "circle").iterdir())
     return run_dir / runs.BEST, image
 

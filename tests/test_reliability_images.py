@@ -19,10 +19,10 @@ from PIL import Image
 
 from lab import cli, runs
 from lab.checkpoint import load_model
-from lab.data import load_dataset, make_splits
 from lab.errors import ImageError
 from lab.fit import fit
 from lab.images import MAX_PIXELS
+from lab.launch import prepare_run
 from lab.predict import MAX_FILE_BYTES, open_image, predict_images
 from tests.conftest import tiny_config
 
@@ -278,9 +278,7 @@ def test_exif_rotated_jpeg_is_shown_upright(orientation, turns):
 @pytest.fixture(scope="module")
 def model_and_images(tiny_folder, tmp_path_factory):
     config = tiny_config(tiny_folder, epochs=3)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "images")
-    fit(config, run_dir, splits=splits)
+    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="images")).run_dir
     originals = {
         name: Image.open(tiny_folder / "test" / name / "0000.png").convert("RGB")
         for name in ("circle", "square", "stripes")

@@ -15,9 +15,9 @@ import pytest
 
 from lab import runs
 from lab.checkpoint import read_checkpoint
-from lab.data import load_dataset, make_splits
 from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV
+from lab.launch import prepare_resume, prepare_run
 from lab.train import BatchEvent, TrainControl
 from tests.conftest import tiny_config
 
@@ -33,12 +33,6 @@ def figures(history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(history)[FIGURES]
 
 
-@pytest.fixture(scope="module")
-def splits(tiny_folder):
-    config = tiny_config(tiny_folder)
-    return make_splits(load_dataset(config.data.source), config.data)
-
-
 def config_for(tiny_folder, pipeline: str, every_s: float):
     # batch 8: 7 batches an epoch, so there is an inside of an epoch to stop in
     return tiny_config(
@@ -47,22 +41,25 @@ def config_for(tiny_folder, pipeline: str, every_s: float):
 
 
 @pytest.fixture(scope="module")
-def straight(tiny_folder, splits, tmp_path_factory):
+def straight(tiny_folder, tmp_path_factory):
     """Uninterrupted runs, one per pipeline."""
     done = {}
     for pipeline in ("fast", "reference"):
-        run_dir = runs.create_run_dir(tmp_path_factory.mktemp("straight"), pipeline)
-        done[pipeline] = fit(config_for(tiny_folder, pipeline, 60.0), run_dir, splits=splits)
+        runs_dir = tmp_path_factory.mktemp("straight")
+        done[pipeline] = fit(
+            prepare_run(config_for(tiny_folder, pipeline, 60.0), runs_dir, name=pipeline)
+        )
     return done
 
 
 @pytest.mark.parametrize("pipeline", ["fast", "reference"])
 @pytest.mark.parametrize("how", ["crash", "stop"])
 def test_a_run_cut_inside_an_epoch_resumes_there_and_ends_the_same(
-    tiny_folder, splits, straight, tmp_path, pipeline, how
+    tiny_folder, straight, tmp_path, pipeline, how
 ):
     config = config_for(tiny_folder, pipeline, 0.0)  # 0: last.pt after every batch
-    run_dir = runs.create_run_dir(tmp_path / "runs", "cut")
+    prepared = prepare_run(config, tmp_path / "runs", name="cut")
+    run_dir = prepared.run_dir
     control = TrainControl()
 
     def cut(event):
@@ -72,12 +69,12 @@ def test_a_run_cut_inside_an_epoch_resumes_there_and_ends_the_same(
             control.request_stop()  # honoured before batch 5; last.pt keeps batches 1-4
 
     with pytest.raises(Crash) if how == "crash" else _nothing():
-        fit(config, run_dir, splits=splits, control=control, callbacks=(cut,))
+        fit(prepared, control=control, callbacks=(cut,))
     position = read_checkpoint(run_dir / runs.LAST)["position"]
     assert (position["epoch"], position["batch"]) == (2, 3 if how == "crash" else 4)
 
     events = []
-    resumed = fit(config, run_dir, splits=splits, resume=True, callbacks=(events.append,))
+    resumed = fit(prepare_resume(run_dir), callbacks=(events.append,))
     batches = [(e.epoch, e.batch) for e in events if isinstance(e, BatchEvent)]
     assert batches[0] == (2, position["batch"] + 1) and batches.count((2, 1)) == 0
     pd.testing.assert_frame_equal(
@@ -89,27 +86,26 @@ def test_a_run_cut_inside_an_epoch_resumes_there_and_ends_the_same(
 
 @pytest.mark.parametrize("pipeline", ["fast", "reference"])
 def test_a_run_stopped_after_the_last_batch_of_an_epoch_resumes_at_its_end(
-    tiny_folder, splits, straight, tmp_path, pipeline
+    tiny_folder, straight, tmp_path, pipeline
 ):
     """A stop asked for after an epoch's last batch is honoured before the epoch is scored:
     last.pt then holds every batch of the epoch, and resuming scores it and goes on."""
     config = config_for(tiny_folder, pipeline, 60.0)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "cut-at-the-end")
+    prepared = prepare_run(config, tmp_path / "runs", name="cut-at-the-end")
+    run_dir = prepared.run_dir
     control = TrainControl()
 
     def stop_at_the_last_batch(event):
         if isinstance(event, BatchEvent) and (event.epoch, event.batch) == (2, event.batches):
             control.request_stop()
 
-    first = fit(
-        config, run_dir, splits=splits, control=control, callbacks=(stop_at_the_last_batch,)
-    )
+    first = fit(prepared, control=control, callbacks=(stop_at_the_last_batch,))
     assert len(first.history) == 1
     position = read_checkpoint(run_dir / runs.LAST)["position"]
     assert (position["epoch"], position["batch"]) == (2, 7)
 
     events = []
-    resumed = fit(config, run_dir, splits=splits, resume=True, callbacks=(events.append,))
+    resumed = fit(prepare_resume(run_dir), callbacks=(events.append,))
     batches = [(e.epoch, e.batch) for e in events if isinstance(e, BatchEvent)]
     assert batches[0] == (3, 1)
     pd.testing.assert_frame_equal(
@@ -125,10 +121,11 @@ class _nothing:
         return False
 
 
-def test_the_interval_is_respected_within_an_epoch(tiny_folder, splits, tmp_path):
+def test_the_interval_is_respected_within_an_epoch(tiny_folder, tmp_path):
     """An hour's interval: inside every epoch, last.pt is still the previous epoch's end."""
     config = config_for(tiny_folder, "fast", 3600.0)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "hourly")
+    prepared = prepare_run(config, tmp_path / "runs", name="hourly")
+    run_dir = prepared.run_dir
     seen = []
 
     def look(event):
@@ -136,7 +133,7 @@ def test_the_interval_is_respected_within_an_epoch(tiny_folder, splits, tmp_path
             last = read_checkpoint(run_dir / runs.LAST)
             seen.append((last["epoch"], last["position"]))
 
-    fit(config, run_dir, splits=splits, callbacks=(look,))
+    fit(prepared, callbacks=(look,))
     assert seen == [(1, None)] * 7
 
 

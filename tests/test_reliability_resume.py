@@ -16,12 +16,12 @@ import torch
 
 from lab import cli, jobs, runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint, read_resume_state
-from lab.data import load_dataset, make_splits
 from lab.device import pick_device
 from lab.errors import CheckpointError
 from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV, atomic_save
 from lab.jobs import JobManager
+from lab.launch import prepare_resume, prepare_run
 from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
 
@@ -30,16 +30,14 @@ from tests.conftest import tiny_config
 def stopped_run(tiny_folder, tmp_path_factory):
     """A 3-epoch run stopped by its user after epoch 2: resumable."""
     config = tiny_config(tiny_folder, epochs=3)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "stopped")
     control = TrainControl()
 
     def stop_after_two(event):
         if isinstance(event, EpochEvent) and event.epoch == 2:
             control.request_stop()
 
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    fit(config, run_dir, splits=splits, control=control, callbacks=(stop_after_two,))
-    return run_dir
+    prepared = prepare_run(config, tmp_path_factory.mktemp("runs"), name="stopped")
+    return fit(prepared, control=control, callbacks=(stop_after_two,)).run_dir
 
 
 def set_field(payload: dict, dotted: str, value) -> None:
@@ -119,8 +117,8 @@ def test_a_damaged_field_is_refused_by_resume_in_one_line(
 ):
     run_dir = damaged_copy(stopped_run, tmp_path, field, value)
     with pytest.raises(CheckpointError) as caught:
-        state = read_resume_state(run_dir / runs.LAST)
-        fit(state.config, run_dir, resume=True)  # restoring checks the rest
+        read_resume_state(run_dir / runs.LAST)
+        fit(prepare_resume(run_dir))  # restoring checks the rest
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
 
 
@@ -157,7 +155,7 @@ def test_the_intact_last_pt_resumes(stopped_run, tmp_path):
     shutil.copytree(stopped_run, run_dir)
     state = read_resume_state(run_dir / runs.LAST)
     assert len(state.history) == 2 and state.position is None
-    result = fit(state.config, run_dir, resume=True)
+    result = fit(prepare_resume(run_dir))
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
 
 

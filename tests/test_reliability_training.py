@@ -20,11 +20,11 @@ import torch
 
 from lab import cli, runs
 from lab.checkpoint import load_model, read_checkpoint
-from lab.config import ModelConfig
-from lab.data import load_dataset, make_splits
+from lab.config import ModelConfig, RunConfig
 from lab.errors import LabError
 from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV, atomic_save
+from lab.launch import prepare_resume, prepare_run
 from lab.models import build_model
 from lab.outcome import Outcome
 from lab.train import BatchEvent, EpochEvent, TrainControl, train_one_epoch
@@ -145,11 +145,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_resume_finishes(tiny_folder
 def test_resume_rewrites_what_a_kill_after_the_last_checkpoint_left_out(tiny_folder, tmp_path):
     """A kill between the final last.pt and history.csv/metrics.json: resume completes them."""
     config = tiny_config(tiny_folder, epochs=3)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "late-kill")
-    done = fit(config, run_dir)
+    done = fit(prepare_run(config, tmp_path / "runs", name="late-kill"))
+    run_dir = done.run_dir
     runs.write_history(run_dir, done.history[:2])  # as it was before the last epoch
     (run_dir / runs.METRICS).unlink()
-    again = fit(config, run_dir, resume=True)
+    again = fit(prepare_resume(run_dir))
     assert history_epochs(run_dir) == [1, 2, 3]
     assert again.reason == done.reason == "completed 3/3 epochs"
     metrics = runs.read_metrics(run_dir)
@@ -177,18 +177,18 @@ def test_full_disk_stops_the_run_and_keeps_the_previous_checkpoint(
     tiny_folder, tmp_path, monkeypatch
 ):
     config = tiny_config(tiny_folder, epochs=4)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "full")
+    prepared = prepare_run(config, tmp_path / "runs", name="full")
+    run_dir = prepared.run_dir
     fill_disk_at_epoch(monkeypatch, 3)
     with pytest.raises(LabError, match="No space left on device.*written before is kept"):
-        fit(config, run_dir, splits=splits)
+        fit(prepared)
     assert read_checkpoint(run_dir / runs.LAST)["epoch"] == 2
     assert load_model(run_dir / runs.BEST).payload["epoch"] <= 2
     assert history_epochs(run_dir) == [1, 2]
     assert temp_files(run_dir) == set()  # the half-written file was removed
 
     monkeypatch.undo()  # space freed: the run resumes where it stopped
-    resumed = fit(config, run_dir, splits=splits, resume=True)
+    resumed = fit(prepare_resume(run_dir))
     assert resumed.reason == "completed 4/4 epochs"
     assert history_epochs(run_dir) == [1, 2, 3, 4]
 
@@ -210,9 +210,9 @@ def test_full_disk_ends_the_cli_with_one_error_line(tiny_folder, tmp_path, monke
 
 def test_learning_rate_10_diverges_in_the_first_epoch_and_records_why(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=5, lr=10.0, schedule="constant")
-    run_dir = runs.create_run_dir(tmp_path / "runs", "lr10")
     events = []
-    result = fit(config, run_dir, callbacks=(events.append,))
+    result = fit(prepare_run(config, tmp_path / "runs", name="lr10"), callbacks=(events.append,))
+    run_dir = result.run_dir
     assert (
         result.outcome is Outcome.DIVERGED and runs.read_metrics(run_dir)["outcome"] == "diverged"
     )
@@ -224,32 +224,33 @@ def test_learning_rate_10_diverges_in_the_first_epoch_and_records_why(tiny_folde
 
 
 def resume_at_learning_rate(last: Path, lr: float) -> None:
-    """Rewrite a stopped run's last.pt so that it resumes at a constant ``lr``, optimiser
-    included: a run that blows up half-way, at a known epoch."""
+    """Rewrite a stopped run's last.pt, and its config.json to match, so that it resumes at a
+    constant ``lr``, optimiser included: a run that blows up half-way, at a known epoch."""
     state = read_checkpoint(last)
     state["config"]["train"].update(lr=lr, schedule="constant")
     state["scheduler"] = None
     for group in state["optimizer"]["param_groups"]:
         group["lr"] = lr
     atomic_save(state, last)
+    runs.write_config(last.parent, RunConfig.from_dict(state["config"]))
 
 
 def test_divergence_half_way_stops_at_once_and_keeps_best(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=5)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path / "runs", "half-way")
+    prepared = prepare_run(config, tmp_path / "runs", name="half-way")
+    run_dir = prepared.run_dir
     control = TrainControl()
 
     def stop_after_two(event):
         if isinstance(event, EpochEvent) and event.epoch == 2:
             control.request_stop()
 
-    fit(config, run_dir, splits=splits, control=control, callbacks=(stop_after_two,))
+    fit(prepared, control=control, callbacks=(stop_after_two,))
     resume_at_learning_rate(run_dir / runs.LAST, 10.0)
     best, last = digest(run_dir / runs.BEST), digest(run_dir / runs.LAST)
 
     events = []
-    result = fit(config, run_dir, splits=splits, resume=True, callbacks=(events.append,))
+    result = fit(prepare_resume(run_dir), callbacks=(events.append,))
     assert result.outcome is Outcome.DIVERGED
     assert result.reason.startswith("diverged: loss became") and "in epoch 3" in result.reason
     assert f"best.pt (epoch {result.metrics['best_epoch']}) is kept" in result.reason

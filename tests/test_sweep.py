@@ -11,9 +11,10 @@ import torch
 
 from lab import runs
 from lab.checkpoint import read_checkpoint
-from lab.data import load_dataset, make_splits
+from lab.data import load_dataset
 from lab.errors import ConfigError
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.outcome import Outcome
 from lab.sweep import (
     create_sweep,
@@ -76,11 +77,10 @@ def test_replayed_patience_is_what_training_with_it_gives(tiny_folder, tmp_path)
     assert (trained["patience"], trained["trained"]) == (1, True)
     assert trained["stop_epoch"] == len(runs.read_history(run_dir))
 
-    real_dir = runs.create_run_dir(tmp_path, "patience-0")
     real = fit(
-        config.with_settings({"patience": 0}),
-        real_dir,
-        splits=make_splits(dataset, config.data),
+        prepare_run(
+            config.with_settings({"patience": 0}), tmp_path, name="patience-0", dataset=dataset
+        ),
         device=CPU,
     )
     assert real.outcome is Outcome.EARLY_STOPPED
@@ -93,7 +93,7 @@ def test_replayed_patience_is_what_training_with_it_gives(tiny_folder, tmp_path)
     assert (replayed["checkpoint"], trained["checkpoint"]) == ("best-p0.pt", "best.pt")
     kept = read_checkpoint(run_dir / "best-p0.pt")
     assert kept["epoch"] == replayed["best_epoch"]
-    real_best = read_checkpoint(real_dir / "best.pt")["model"]
+    real_best = read_checkpoint(real.run_dir / "best.pt")["model"]
     assert all(torch.equal(kept["model"][key], real_best[key]) for key in real_best)
     # ... and no other snapshot is left behind.
     snapshots = sorted(p.name for p in run_dir.glob("*.pt"))

@@ -11,6 +11,7 @@ from app_helpers import tiny_run_config
 from lab import runs
 from lab.config import DATA_ENV
 from lab.fit import fit
+from lab.launch import prepare_run
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +19,7 @@ def trained_runs(tiny_folder, tmp_path_factory) -> Path:
     """A runs folder with two finished tiny runs, trained once for the whole session."""
     runs_dir = tmp_path_factory.mktemp("trained-runs")
     for name, lr in (("tiny-a", 3e-3), ("tiny-b", 1e-3)):
-        run_dir = runs.create_run_dir(runs_dir, name)
-        fit(tiny_run_config(tiny_folder, epochs=2, lr=lr), run_dir)
+        fit(prepare_run(tiny_run_config(tiny_folder, epochs=2, lr=lr), runs_dir, name=name))
     return runs_dir
 
 

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import pytest
 
 from app.state.checkpoints import TABS, VIEW
-from lab import runs
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.presets import preset_config
 from lab.sweep import create_sweep, run_sweep
 from scripts.lab_browser import (
@@ -62,7 +62,7 @@ def checkpoints_runs(lab_server, data_subset) -> Path:
     )
     for name, lr in ((RUN_A, 2e-3), (RUN_B, 5e-4)):
         if not (lab_server.runs_dir / name).exists():
-            fit(config.with_settings({"lr": lr}), runs.create_run_dir(lab_server.runs_dir, name))
+            fit(prepare_run(config.with_settings({"lr": lr}), lab_server.runs_dir, name=name))
     if not (lab_server.runs_dir / SWEEP).exists():
         sweep_dir = create_sweep(
             config.with_settings({"epochs": 3}),

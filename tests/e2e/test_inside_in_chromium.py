@@ -11,8 +11,8 @@ import pytest
 
 from app import nav
 from app.state.inside import PICKS
-from lab import runs
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.presets import preset_config
 from scripts.lab_browser import (
     MAIN,
@@ -43,7 +43,7 @@ def inside_run(lab_server, data_subset) -> Path:
     config = preset_config("cpu-fast", str(data_subset)).with_overrides(
         model={"width": 0.25}, train={"epochs": 1, "batch_size": 16}
     )
-    return fit(config, runs.create_run_dir(lab_server.runs_dir, RUN_NAME)).run_dir
+    return fit(prepare_run(config, lab_server.runs_dir, name=RUN_NAME)).run_dir
 
 
 def feature_maps(page) -> list[tuple[int, int]]:

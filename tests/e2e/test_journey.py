@@ -29,6 +29,7 @@ from app.state.train import FORM
 from lab import runs
 from lab.data import CIFAR10_MEAN, CIFAR10_STD
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.presets import preset_config
 from scripts.lab_browser import (
     MAIN,
@@ -144,7 +145,7 @@ def trained_run(lab_server, data_subset) -> Path:
     config = preset_config("cpu-fast", str(data_subset)).with_overrides(
         model={"width": 0.25}, train={"epochs": 2, "batch_size": 16}
     )
-    return fit(config, runs.create_run_dir(lab_server.runs_dir, TRAINED_RUN)).run_dir
+    return fit(prepare_run(config, lab_server.runs_dir, name=TRAINED_RUN)).run_dir
 
 
 def test_dataset_page_shows_class_chart_sample_grid_and_channel_statistics(page, data_subset):

@@ -23,6 +23,7 @@ from lab.checkpoint import load_model
 from lab.data import load_dataset
 from lab.evaluate import Evaluation
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.lenses import insight
 from lab.lenses.embedding import embedding_map
 from lab.stored_evaluation import EVALUATION, load_evaluation, save_evaluation
@@ -62,8 +63,9 @@ def gallery_captions(at, marker: str) -> list[str]:
 @pytest.fixture
 def weak_run(with_data, with_runs):
     """A one-epoch run at a tiny learning rate beside the trained ones: it makes mistakes."""
-    run_dir = runs.create_run_dir(with_runs, "tiny-weak")
-    fit(tiny_run_config(with_data, epochs=1, lr=1e-5), run_dir)
+    run_dir = fit(
+        prepare_run(tiny_run_config(with_data, epochs=1, lr=1e-5), with_runs, name="tiny-weak")
+    ).run_dir
     return run_dir
 
 
@@ -300,9 +302,9 @@ def test_a_stopped_run_offers_resume_and_a_finished_one_does_not(with_data, with
         if isinstance(event, EpochEvent):
             control.request_stop()
 
-    stopped = runs.create_run_dir(with_runs, "tiny-stopped")
     config = tiny_run_config(with_data, epochs=3)
-    fit(config, stopped, control=control, callbacks=(stop_after_an_epoch,))
+    prepared = prepare_run(config, with_runs, name="tiny-stopped")
+    fit(prepared, control=control, callbacks=(stop_after_an_epoch,))
     at = open_page(nav.CHECKPOINTS)
     at.selectbox(key=VIEW.key("detail")).set_value("tiny-a").run()
     assert not any(b.label == "Resume training" for b in at.button)

@@ -18,6 +18,7 @@ from app.views.train.form import SHOWN
 from lab import jobs, runs
 from lab.config import SETTINGS, ModelConfig
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.lenses import insight
 from lab.presets import PRESETS, preset_config
 from lab.runs import list_runs, read_history
@@ -452,7 +453,7 @@ def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_da
     config = preset_config("cpu-1min", str(with_data)).with_overrides(
         model={"width": 0.75}, train={"epochs": 1, "batch_size": 8, "progressive_from": 0}
     )
-    fit(config, runs.create_run_dir(empty_runs, "whitened-0.75"))
+    fit(prepare_run(config, empty_runs, name="whitened-0.75"))
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
     at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
     at.select_slider(key=FORM.key("width")).set_value(0.25).run()
@@ -467,7 +468,7 @@ def test_a_sweep_is_not_timed_by_runs_that_trained_on_smaller_images(with_data, 
     config = preset_config("cpu-1min", str(with_data)).with_overrides(
         model={"width": 0.25}, train={"epochs": 3, "batch_size": 8, "progressive_from": 16}
     )
-    fit(config, runs.create_run_dir(empty_runs, "progressive"))
+    fit(prepare_run(config, empty_runs, name="progressive"))
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
     at.selectbox(key=FORM.key("model")).set_value("alexnet_whitened").run()
     at.select_slider(key=FORM.key("width")).set_value(0.25).run()
