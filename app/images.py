@@ -1,8 +1,10 @@
-"""Pixel helpers for display: nearest-neighbour upscaling, image strips, inline pictures."""
+"""Pixel helpers for display: nearest-neighbour upscaling, image strips, inline pictures, and
+the key that identifies a picture in a cache."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 
 import numpy as np
@@ -51,3 +53,10 @@ def inline_png(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_key(image: Image.Image) -> str:
+    """What identifies an image in a cache of what was computed from it (Grad-CAM, the Inside
+    page's lenses): a hash of its pixels."""
+    pixels = np.asarray(image.convert("RGB"))
+    return hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:20]

@@ -1,4 +1,5 @@
-"""The shape of the library: UI-free, and its modules form a graph without cycles.
+"""The shape of the code: the library is UI-free and its modules form a graph without cycles;
+the app is layered, each page with its own views and the state below them.
 
 Every import counts, at the top of a module or inside a function: an import placed in a
 function to dodge a cycle is still a cycle.
@@ -81,6 +82,35 @@ def test_no_lab_module_imports_the_ui(path):
     assert not roots & set(UI_PACKAGES)
 
 
+def page_of(module: str, layer: str) -> str | None:
+    """The page that a module of ``app.<layer>`` (``views`` or ``pages``) belongs to: ``X`` for
+    ``app.<layer>.X`` and the modules inside it; None for a module outside that layer."""
+    parts = module.split(".")
+    return parts[2] if len(parts) >= 3 and parts[:2] == ["app", layer] else None
+
+
+def layering_breaches(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of the app's graph that crosses its layers, as ``importer -> imported``. No
+    module imports a page (Streamlit runs them as scripts); a page imports only its own views,
+    and a page's views import no other page's views; the state (``app.state``) and every
+    other shared module import no views at all, so what two pages share is never one page's."""
+    breaches = []
+    for name in sorted(graph):
+        for target in sorted(graph[name]):
+            own = page_of(name, "views") or page_of(name, "pages")
+            views = page_of(target, "views")
+            crosses = page_of(target, "pages") is not None or (views is not None and views != own)
+            if crosses:
+                breaches.append(f"{name} -> {target}")
+    return breaches
+
+
+def test_app_modules_keep_to_their_layers():
+    graph = import_graph(ROOT, "app")
+    assert {"app.state.train", "app.views.train.form", "app.pages.train"} <= set(graph)
+    assert layering_breaches(graph) == []
+
+
 def write_package(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -114,3 +144,30 @@ def test_the_check_passes_an_acyclic_package_and_sees_ui_imports(tmp_path):
     )
     assert find_cycle(import_graph(tmp_path, "pkg")) is None
     assert "streamlit" in imports_of(tmp_path / "pkg/b.py", "pkg.b")
+
+
+def test_the_layering_check_finds_every_crossing(tmp_path):
+    write_package(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/widgets.py": "from app.views import classify\n",
+            "app/state/__init__.py": "",
+            "app/state/train.py": "def f():\n    from app.views.train import form\n",
+            "app/views/train/__init__.py": "",
+            "app/views/train/form.py": "from app.views.train import SHOWN\nimport app.widgets\n",
+            "app/views/classify.py": "from app.views.train import form\n",
+            "app/views/inside.py": "from app.pages import classify\n",
+            "app/pages/classify.py": "from app.views import classify, inside\nimport app.widgets\n",
+            "app/pages/train.py": "from app.views.train import form\nfrom app.state import train\n",
+        },
+    )
+    assert layering_breaches(import_graph(tmp_path, "app")) == [
+        "app.pages.classify -> app.views.inside",
+        "app.state.train -> app.views.train",
+        "app.state.train -> app.views.train.form",
+        "app.views.classify -> app.views.train",
+        "app.views.classify -> app.views.train.form",
+        "app.views.inside -> app.pages.classify",
+        "app.widgets -> app.views.classify",
+    ]

@@ -6,6 +6,7 @@ test evaluation the run keeps."""
 
 import streamlit as st
 
+from app.run_choice import best_run, checkpoint_file
 from app.state import checkpoints, source
 from app.state.checkpoints import TABS, VIEW
 from app.views import checkpoints as view
@@ -39,11 +40,11 @@ if not found:
 by_name = {run.name: run for run in found}
 names = list(by_name)
 
-checkpoints.pick_detail_run(names, view.best_run(found))
+checkpoints.pick_detail_run(names, best_run(found))
 top = st.container(horizontal=True, vertical_alignment="bottom")
 name = top.selectbox("Run", names, width=320, **VIEW.widget("detail"))
 run = by_name[name]
-checkpoint = view.checkpoint_file(run)
+checkpoint = checkpoint_file(run)
 top.download_button(
     f"Download {checkpoint.name}",
     checkpoint.read_bytes,

@@ -11,9 +11,9 @@ import streamlit as st
 from app.cache import inference_model
 from app.data import require_dataset
 from app.glossary import TERMS
+from app.run_choice import best_run, checkpoint_file
 from app.state import classify, source
 from app.state.classify import PICKS
-from app.views import checkpoints
 from app.views import classify as view
 from app.widgets import UPLOAD_LIMIT_MB, image_uploader, no_runs_yet
 from lab.errors import LabError
@@ -48,9 +48,9 @@ if origin == "runs":
         no_runs_yet(
             source.runs_dir(), ", or upload a checkpoint file (the notebook's alex_net.pth)"
         )
-    PICKS.ensure_choice("run", names, checkpoints.best_run(found))
+    PICKS.ensure_choice("run", names, best_run(found))
     name = st.selectbox("Run (default: best validation accuracy)", names, **PICKS.widget("run"))
-    checkpoint = checkpoints.checkpoint_file(found[names.index(name)])
+    checkpoint = checkpoint_file(found[names.index(name)])
     shown_as = None
 else:
     upload = st.file_uploader(

@@ -8,8 +8,8 @@ import streamlit as st
 from app import nav
 from app.cache import inference_model
 from app.data import require_dataset
+from app.run_choice import best_run
 from app.state import source
-from app.views import checkpoints
 from app.views import inside as view
 from app.widgets import no_runs_yet
 from lab.errors import LabError
@@ -19,7 +19,7 @@ st.title(nav.INSIDE.title, anchor=False)
 found = list_runs(source.runs_dir())
 if not found:
     no_runs_yet(source.runs_dir())
-checkpoint = view.checkpoint_choice(found, checkpoints.best_run(found))
+checkpoint = view.checkpoint_choice(found, best_run(found))
 try:
     loaded = inference_model(checkpoint)
 except LabError as error:

@@ -4,7 +4,6 @@ classification, how one result is drawn, and its Grad-CAM explanation."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from PIL import Image
 
 from app import cache, charts
 from app.glossary import TERMS
-from app.images import upscale
+from app.images import image_key, upscale
 from app.state.classify import PICKS
 from app.widgets import class_choice
 from lab.checkpoint import LoadedModel
@@ -143,12 +142,6 @@ def render(result: Classified) -> None:
 
 
 # --- the Grad-CAM explanation ------------------------------------------------------------------
-
-
-def image_key(image: Image.Image) -> str:
-    """What identifies an image in the Grad-CAM cache: a hash of its pixels."""
-    pixels = np.asarray(image.convert("RGB"))
-    return hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:20]
 
 
 def cam_target(loaded: LoadedModel) -> str | None:

@@ -20,9 +20,8 @@ import streamlit as st
 from PIL import Image
 
 from app.cache import data_store, file_version, inference_model
-from app.images import chw_to_hwc, upscale
+from app.images import chw_to_hwc, image_key, upscale
 from app.state.inside import CAMERA, IMAGE_UPLOAD, MAX_MAPS, PICKS
-from app.views.classify import image_key
 from app.widgets import class_choice
 from lab import runs
 from lab.checkpoint import LoadedModel

@@ -5,7 +5,6 @@ from its own module of this package."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -17,6 +16,7 @@ from PIL import Image
 from app.cache import chart_spec, data_store, inference_device, job_manager, kept_evaluation
 from app.data import require_dataset
 from app.images import DISPLAY_SIDE, chw_to_hwc, upscale
+from app.run_choice import checkpoint_file
 from app.state import checkpoints, job, source
 from lab import runs
 from lab.data import Dataset
@@ -37,12 +37,6 @@ METRICS = {
 }
 # Images in a gallery (top losses, disagreements): enough to see a pattern, few enough to send.
 GALLERY_SIZE = 16
-
-
-def checkpoint_file(run: RunInfo) -> Path:
-    """best.pt when the run has one, else last.pt."""
-    best = run.path / runs.BEST
-    return best if best.exists() else run.path / runs.LAST
 
 
 def run_status(run: RunInfo) -> str:
@@ -91,14 +85,6 @@ def runs_table(found: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-def best_run(found: list[RunInfo]) -> str | None:
-    """The run with the best validation accuracy (else test accuracy), the default choice."""
-    scored = [r for r in found if (r.best_val_acc or r.test_acc) is not None]
-    if not scored:
-        return found[0].name if found else None
-    return max(scored, key=lambda r: (r.best_val_acc or 0.0, r.test_acc or 0.0)).name
-
-
 def histories(found: list[RunInfo], names: list[str]) -> pd.DataFrame:
     """The epoch histories of the named runs in one frame, with a ``run`` column."""
     frames = [
@@ -123,6 +109,7 @@ def evaluation_of(run: RunInfo) -> Evaluation | None:
     dataset = require_dataset(f"evaluate {run.name} on the test split")
     if dataset is None:
         return None
+
     bar = st.progress(0.0, text=f"Evaluating {run.name} on the test split ...")
 
     def progress(done: int, total: int) -> None:

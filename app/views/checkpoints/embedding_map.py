@@ -12,9 +12,10 @@ import streamlit as st
 from app import charts
 from app.cache import inference_model
 from app.data import require_dataset
+from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
-from app.views.checkpoints import chart, checkpoint_file, gallery, gallery_picture
+from app.views.checkpoints import chart, gallery, gallery_picture
 from lab.data import Dataset
 from lab.errors import LabError
 from lab.lenses.embedding import EmbeddingMap, embedding_map

@@ -8,11 +8,11 @@ import streamlit as st
 
 from app import cache, charts
 from app.images import upscale
+from app.run_choice import checkpoint_file
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import (
     GALLERY_SIZE,
     chart,
-    checkpoint_file,
     evaluation_of,
     gallery,
     gallery_picture,

@@ -10,8 +10,9 @@ import streamlit as st
 
 from app import charts
 from app.cache import kept_evaluation
+from app.run_choice import checkpoint_file
 from app.state.checkpoints import VIEW
-from app.views.checkpoints import METRICS, chart, checkpoint_file, histories, runs_table
+from app.views.checkpoints import METRICS, chart, histories, runs_table
 from lab import runs
 from lab.evaluate import Evaluation
 from lab.lenses.run_card import write_run_card

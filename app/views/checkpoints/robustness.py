@@ -8,9 +8,10 @@ import streamlit as st
 from app import charts
 from app.cache import file_version, inference_model
 from app.data import require_dataset
+from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
-from app.views.checkpoints import chart, checkpoint_file
+from app.views.checkpoints import chart
 from lab.errors import LabError
 from lab.lenses.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value, robustness_sweep
 from lab.runs import RunInfo
