@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.cache import data_store
 from app.state import source as data_choice
+from app.widgets import progress_bar
 from lab.config import CIFAR10_SOURCE, DATA_ENV
 from lab.data import Dataset
 from lab.errors import LabError
@@ -23,22 +24,16 @@ def require_dataset(purpose: str) -> Dataset | None:
     store = data_store()
     if store.has(source):
         return store.load(source)
-    bar = st.progress(0.0, text=f"Reading {source} ...")
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(
-            done / max(total, 1),
-            text=f"Decoding {done:,} of {total:,} images, once: later visits read a cache",
-        )
+    def describe(done: int, total: int) -> str:
+        return f"Decoding {done:,} of {total:,} images, once: later visits read a cache"
 
     try:
-        dataset = store.load(source, progress)
+        with progress_bar(f"Reading {source} ...", describe) as progress:
+            return store.load(source, progress)
     except LabError as error:
-        bar.empty()
         explain_missing_data(purpose, str(error))
         return None
-    bar.empty()
-    return dataset
 
 
 def explain_missing_data(purpose: str, reason: str) -> None:

@@ -1,10 +1,11 @@
 """Small controls that several pages share and the settings declaration does not describe: a
-class picker with an "every class" entry, the button that draws new random images, and the
-image uploader with the upload limits."""
+class picker with an "every class" entry, the button that draws new random images, the image
+uploader with the upload limits, and the progress bar of a long lab call."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
@@ -69,3 +70,22 @@ def image_uploader(container: Any, label: str, key: str) -> list:
         )
         or []
     )
+
+
+@contextmanager
+def progress_bar(text: str | None, describe: Callable[..., str]) -> Iterator[Callable[..., None]]:
+    """A progress bar saying ``text`` until the first step, for the block's lab call; with
+    ``text`` None, nothing shows before the first step (a call that finds its result kept
+    takes none). The block gets its callback: ``callback(done, total, *details)`` fills the
+    bar to ``done / total`` and says ``describe(done, total, *details)``, so it is a
+    ``lab.data.Progress`` for a two-argument ``describe``. The bar goes when the block ends,
+    however it ends."""
+    bar = st.empty() if text is None else st.progress(0.0, text=text)
+
+    def step(done: int, total: int, *details: Any) -> None:
+        bar.progress(done / max(total, 1), text=describe(done, total, *details))
+
+    try:
+        yield step
+    finally:
+        bar.empty()

@@ -22,7 +22,7 @@ from PIL import Image
 from app.cache import data_store, file_version, inference_model
 from app.images import chw_to_hwc, image_key, upscale
 from app.state.inside import CAMERA, IMAGE_UPLOAD, MAX_MAPS, PICKS
-from app.widgets import class_choice
+from app.widgets import class_choice, progress_bar
 from lab import runs
 from lab.checkpoint import LoadedModel
 from lab.data import IMAGE_SUFFIXES, Dataset
@@ -164,20 +164,12 @@ def _filters(version: tuple[str, int, int]) -> np.ndarray:
 def _ranking(
     version: tuple[str, int, int], source: str, generation: int, _dataset: Dataset
 ) -> ChannelActivations:
-    bar = st.progress(0.0, text="Ranking the test images ...")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(
-            done / max(total, 1),
-            text=f"Passing test image {done:,} of {total:,} through the network (once per "
-            "checkpoint)",
-        )
+    def describe(done: int, total: int) -> str:
+        return f"Passing test image {done:,} of {total:,} through the network (once per checkpoint)"
 
     loaded, lock = _model(version)
-    with lock:
-        ranking = channel_activations(loaded, _dataset, progress=progress)
-    bar.empty()
-    return ranking
+    with progress_bar("Ranking the test images ...", describe) as progress, lock:
+        return channel_activations(loaded, _dataset, progress=progress)
 
 
 def ranking(checkpoint: Path, source: str, dataset: Dataset) -> ChannelActivations:

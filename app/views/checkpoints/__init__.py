@@ -18,6 +18,7 @@ from app.data import require_dataset
 from app.images import DISPLAY_SIDE, chw_to_hwc, upscale
 from app.run_choice import checkpoint_file
 from app.state import checkpoints, job, source
+from app.widgets import progress_bar
 from lab import runs
 from lab.data import Dataset
 from lab.errors import LabError
@@ -110,25 +111,20 @@ def evaluation_of(run: RunInfo) -> Evaluation | None:
     if dataset is None:
         return None
 
-    bar = st.progress(0.0, text=f"Evaluating {run.name} on the test split ...")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(
-            done / max(total, 1),
-            text=f"Evaluating {run.name}: {done:,} of {total:,} test images, once (the run "
-            "keeps the result)",
+    def describe(done: int, total: int) -> str:
+        return (
+            f"Evaluating {run.name}: {done:,} of {total:,} test images, once (the run keeps the "
+            "result)"
         )
 
     try:
-        computed = run_evaluation(
-            run.path, checkpoint, dataset, device=inference_device(), progress=progress
-        )
+        with progress_bar(f"Evaluating {run.name} on the test split ...", describe) as progress:
+            return run_evaluation(
+                run.path, checkpoint, dataset, device=inference_device(), progress=progress
+            )
     except LabError as error:
         st.error(str(error))
         return None
-    finally:
-        bar.empty()
-    return computed
 
 
 def scored_dataset(evaluation: Evaluation) -> Dataset | None:

@@ -16,6 +16,7 @@ from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart, gallery, gallery_picture
+from app.widgets import progress_bar
 from lab.data import Dataset
 from lab.errors import LabError
 from lab.lenses.embedding import EmbeddingMap, embedding_map
@@ -98,28 +99,24 @@ def render(found: list[RunInfo], run: RunInfo) -> None:
 def map_of(run: RunInfo, dataset: Dataset, method: str) -> EmbeddingMap | None:
     """The map of ``run``'s checkpoint: its features computed once (with a progress bar) and
     kept beside the checkpoint with every projection made, so later visits read a file."""
-    bar = st.empty()
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(
-            done / max(total, 1),
-            text=f"Reading the features of {run.name}: {done:,} of {total:,} test images, once",
-        )
+    def describe(done: int, total: int) -> str:
+        return f"Reading the features of {run.name}: {done:,} of {total:,} test images, once"
 
+    projecting = f"Projecting the features of {run.name} with {PROJECTIONS[method]} ..."
     try:
-        loaded = inference_model(checkpoint_file(run))
-        if tuple(loaded.classes) != tuple(dataset.classes):
-            raise LabError(
-                f"{run.name} was trained on classes {list(loaded.classes)}, but the data in use "
-                f"has {list(dataset.classes)}: pick the run's data source in the sidebar"
-            )
-        with st.spinner(f"Projecting the features of {run.name} with {PROJECTIONS[method]} ..."):
-            return embedding_map(loaded, dataset, method, progress=progress)
+        with progress_bar(None, describe) as progress:
+            loaded = inference_model(checkpoint_file(run))
+            if tuple(loaded.classes) != tuple(dataset.classes):
+                raise LabError(
+                    f"{run.name} was trained on classes {list(loaded.classes)}, but the data in "
+                    f"use has {list(dataset.classes)}: pick the run's data source in the sidebar"
+                )
+            with st.spinner(projecting):
+                return embedding_map(loaded, dataset, method, progress=progress)
     except LabError as error:
         st.error(str(error))
         return None
-    finally:
-        bar.empty()
 
 
 def neighbours_of(name: str, found_map: EmbeddingMap, dataset: Dataset, index: int) -> None:

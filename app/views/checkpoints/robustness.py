@@ -12,6 +12,7 @@ from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart
+from app.widgets import progress_bar
 from lab.errors import LabError
 from lab.lenses.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value, robustness_sweep
 from lab.runs import RunInfo
@@ -44,30 +45,31 @@ def render(run: RunInfo) -> None:
         dataset = require_dataset("run the robustness sweep")
         if dataset is None:
             return
-        bar = st.progress(0.0, text=f"Running {run.name} on transformed test images ...")
 
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{transform}: {done} of {total} values done")
+        def describe(done: int, total: int) -> str:
+            return f"{transform}: {done} of {total} values done"
 
         try:
-            loaded = inference_model(checkpoint)
-            if tuple(loaded.classes) != tuple(dataset.classes):
-                raise LabError(
-                    f"{run.name} was trained on classes {list(loaded.classes)}, but the data in "
-                    f"use has {list(dataset.classes)}: pick the run's data source in the sidebar"
+            with progress_bar(
+                f"Running {run.name} on transformed test images ...", describe
+            ) as progress:
+                loaded = inference_model(checkpoint)
+                if tuple(loaded.classes) != tuple(dataset.classes):
+                    raise LabError(
+                        f"{run.name} was trained on classes {list(loaded.classes)}, but the data "
+                        f"in use has {list(dataset.classes)}: pick the run's data source in the "
+                        "sidebar"
+                    )
+                frame = robustness_sweep(
+                    loaded,
+                    dataset.test,
+                    transform,
+                    limit=min(ROBUSTNESS_LIMIT, len(dataset.test)),
+                    progress=progress,
                 )
-            frame = robustness_sweep(
-                loaded,
-                dataset.test,
-                transform,
-                limit=min(ROBUSTNESS_LIMIT, len(dataset.test)),
-                progress=progress,
-            )
         except LabError as error:
             st.error(str(error))
             return
-        finally:
-            bar.empty()
         checkpoints.keep_robustness(version, transform, frame)
     chart(st, charts.robustness, frame, TRANSFORMS[transform][0], identity_value(transform))
     st.dataframe(

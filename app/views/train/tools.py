@@ -12,6 +12,7 @@ from app import cache
 from app.glossary import TERMS
 from app.state import train as train_state
 from app.state.train import FORM
+from app.widgets import progress_bar
 from lab.config import INPUT_SIZES, RESIZE_CHOICES, SETTINGS, RunConfig
 from lab.data import Dataset, make_splits
 from lab.errors import LabError
@@ -80,22 +81,16 @@ def lr_finder(
     settings["train"].pop("lr", None)
     for_what = (repr(settings), images)
     if st.button("Find a learning rate", icon=":material/search:", disabled=disabled):
-        progress = st.progress(0.0, text="Range test ...")
-
-        def on_step(step: int, steps: int, lr: float, loss: float) -> None:
-            progress.progress(
-                step / steps, text=f"step {step}/{steps}: lr {lr:.1e}, loss {loss:.3f}"
-            )
-
         try:
-            small = config.with_overrides(data={"subset": images})
-            splits = make_splits(dataset, small.data)
-            result = find_lr(small, splits, steps=LR_FINDER_STEPS, device=device, on_step=on_step)
+            with progress_bar("Range test ...", describe_step) as on_step:
+                small = config.with_overrides(data={"subset": images})
+                splits = make_splits(dataset, small.data)
+                result = find_lr(
+                    small, splits, steps=LR_FINDER_STEPS, device=device, on_step=on_step
+                )
         except LabError as error:
             st.error(str(error))
             return
-        finally:
-            progress.empty()
         train_state.set_lr_finder_result(for_what, result)
     result: LrFinderResult | None = train_state.lr_finder_result(for_what)
     if result is None:
@@ -127,6 +122,11 @@ def lr_finder(
     )
     if in_use:
         st.caption(f"The Learning rate slider is at {format_rate(chosen)}.")
+
+
+def describe_step(step: int, steps: int, lr: float, loss: float) -> str:
+    """The progress bar's line for one step of the range test."""
+    return f"step {step}/{steps}: lr {lr:.1e}, loss {loss:.3f}"
 
 
 def format_rate(lr: float) -> str:
