@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lab.jobs import BatchLoss
+from lab.lenses.lr_finder import LrFinderResult
 
 CHANNEL_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
 SPLIT_COLOURS = {"train": "#4c78a8", "val": "#f58518", "test": "#54a24b"}
@@ -460,28 +461,43 @@ def robustness(frame: pd.DataFrame, unit: str, identity: float) -> alt.LayerChar
     return alt.layer(lines, rule).properties(height=260)
 
 
-def lr_finder(frame: pd.DataFrame, suggested: float | None) -> alt.LayerChart:
-    """Loss (faint) and smoothed loss against the learning rate on a log axis."""
-    base = alt.Chart(frame).encode(
-        x=alt.X(
-            "lr:Q", scale=alt.Scale(type="log"), title="learning rate", axis=alt.Axis(format=".0e")
-        )
+def format_rate(lr: float) -> str:
+    """A learning rate as people write it: 1.6e-3."""
+    mantissa, exponent = f"{lr:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def lr_finder(result: LrFinderResult) -> alt.LayerChart:
+    """Loss (faint) and smoothed loss against the learning rate on a log axis, over the
+    informative steps only and on a capped loss axis, with the suggestion marked."""
+    frame, (low, high) = result.informative_view()
+    x = alt.X(
+        "lr:Q", scale=alt.Scale(type="log"), title="learning rate", axis=alt.Axis(format=".0e")
     )
-    raw = base.mark_line(opacity=0.3, color="#4c78a8").encode(y=alt.Y("loss:Q", title="loss"))
-    smooth = base.mark_line(color="#4c78a8", strokeWidth=2).encode(
-        y="smoothed:Q",
-        tooltip=[alt.Tooltip("lr:Q", format=".2e"), alt.Tooltip("smoothed:Q", format=".4f")],
-    )
-    layers = [raw, smooth]
-    if suggested is not None:
-        mark = pd.DataFrame({"lr": [suggested], "label": [f"suggested {suggested:.1e}"]})
+    y = alt.Scale(domain=[low, high], clamp=True)
+    base = alt.Chart(frame).encode(x=x)
+    layers = [
+        base.mark_line(opacity=0.3, color="#4c78a8", clip=True).encode(
+            y=alt.Y("loss:Q", title="training loss", scale=y)
+        ),
+        base.mark_line(color="#4c78a8", strokeWidth=2, clip=True).encode(
+            y=alt.Y("smoothed:Q", scale=y),
+            tooltip=[
+                alt.Tooltip("lr:Q", format=".2e", title="learning rate"),
+                alt.Tooltip("smoothed:Q", format=".4f", title="smoothed loss"),
+            ],
+        ),
+    ]
+    if result.suggested_lr is not None:
+        label = f"suggested {format_rate(result.suggested_lr)}"
+        mark = pd.DataFrame({"lr": [result.suggested_lr], "label": [label]})
         layers += [
             alt.Chart(mark).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(x="lr:Q"),
             alt.Chart(mark)
-            .mark_text(align="left", dx=4, color="#e45756")
-            .encode(x="lr:Q", y=alt.value(10), text="label:N"),
+            .mark_text(align="left", dx=4, dy=-4, color="#e45756")
+            .encode(x="lr:Q", y=alt.value(12), text="label:N"),
         ]
-    return alt.layer(*layers).properties(height=260)
+    return alt.layer(*layers).properties(height=260, title="loss while the learning rate grows")
 
 
 # --- the map of what a model learned, and sweeps --------------------------------------------------

@@ -3,12 +3,11 @@ learning-rate finder."""
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 import torch
 
-from app import cache
+from app import cache, charts
+from app.charts import format_rate
 from app.glossary import TERMS
 from app.state import train as train_state
 from app.state.train import FORM
@@ -95,7 +94,7 @@ def lr_finder(
     result: LrFinderResult | None = train_state.lr_finder_result(for_what)
     if result is None:
         return
-    st.altair_chart(lr_finder_chart(result), width="stretch")
+    st.altair_chart(charts.lr_finder(result), width="stretch")
     st.caption(
         f"{result.reason[0].upper()}{result.reason[1:]}. The plot leaves out the steps after the "
         "loss exploded and stops the loss axis at a few times its lowest value."
@@ -127,42 +126,3 @@ def lr_finder(
 def describe_step(step: int, steps: int, lr: float, loss: float) -> str:
     """The progress bar's line for one step of the range test."""
     return f"step {step}/{steps}: lr {lr:.1e}, loss {loss:.3f}"
-
-
-def format_rate(lr: float) -> str:
-    """A learning rate as people write it: 1.6e-3."""
-    mantissa, exponent = f"{lr:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-def lr_finder_chart(result: LrFinderResult) -> alt.LayerChart:
-    """Loss (faint) and smoothed loss against the learning rate on a log axis, over the
-    informative steps only and on a capped loss axis, with the suggestion marked."""
-    frame, (low, high) = result.informative_view()
-    x = alt.X(
-        "lr:Q", scale=alt.Scale(type="log"), title="learning rate", axis=alt.Axis(format=".0e")
-    )
-    y = alt.Scale(domain=[low, high], clamp=True)
-    base = alt.Chart(frame).encode(x=x)
-    layers = [
-        base.mark_line(opacity=0.3, color="#4c78a8", clip=True).encode(
-            y=alt.Y("loss:Q", title="training loss", scale=y)
-        ),
-        base.mark_line(color="#4c78a8", strokeWidth=2, clip=True).encode(
-            y=alt.Y("smoothed:Q", scale=y),
-            tooltip=[
-                alt.Tooltip("lr:Q", format=".2e", title="learning rate"),
-                alt.Tooltip("smoothed:Q", format=".4f", title="smoothed loss"),
-            ],
-        ),
-    ]
-    if result.suggested_lr is not None:
-        label = f"suggested {format_rate(result.suggested_lr)}"
-        mark = pd.DataFrame({"lr": [result.suggested_lr], "label": [label]})
-        layers += [
-            alt.Chart(mark).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(x="lr:Q"),
-            alt.Chart(mark)
-            .mark_text(align="left", dx=4, dy=-4, color="#e45756")
-            .encode(x="lr:Q", y=alt.value(12), text="label:N"),
-        ]
-    return alt.layer(*layers).properties(height=260, title="loss while the learning rate grows")
