@@ -20,6 +20,7 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from torch import nn
 from lab.config import RunConfig, validate
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, Splits
 from lab.early_stopping import EarlyStopping
-from lab.errors import CheckpointError, ConfigError, NewerFormatError
+from lab.errors import CheckpointError, ConfigError, LabError, NewerFormatError
 from lab.models import build_model
 from lab.outcome import Outcome
 from lab.presets import notebook_config
@@ -184,6 +185,16 @@ class LoadedModel:
         differ in the third decimal of a probability, so one checkpoint gives one set of
         numbers everywhere on a host."""
         return self.config.train.precision
+
+
+def check_classes(loaded: LoadedModel, classes: Sequence[str]) -> None:
+    """Refuse data whose classes are not the checkpoint's, in the same order: the network's
+    outputs are the checkpoint's classes by position, so any other data gives wrong scores."""
+    if tuple(classes) != tuple(loaded.classes):
+        raise LabError(
+            f"the data's classes {list(classes)} differ from the checkpoint's "
+            f"{list(loaded.classes)} ({loaded.path}): use the data it was trained on"
+        )
 
 
 def checkpoint_config(payload: dict, path: str | os.PathLike) -> RunConfig:

@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 from tqdm import tqdm
 
 from lab import distributed, runs, sweep
-from lab.checkpoint import is_bare_state_dict, load_model
+from lab.checkpoint import check_classes, is_bare_state_dict, load_model
 from lab.config import SETTINGS, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
@@ -134,7 +134,14 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
         )
     printer = _EpochPrinter(config.train.monitor)
     try:
-        result = fit(prepared, callbacks=(printer,), device=device)
+        result = fit(
+            config,
+            run_dir,
+            splits=prepared.splits,
+            resume=prepared.resume,
+            callbacks=(printer,),
+            device=device,
+        )
     finally:
         printer.close()
     failed = 1 if result.outcome is Outcome.DIVERGED else 0
@@ -222,11 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     dataset = _load(args.data or loaded.config.data.source)
     if is_bare_state_dict(loaded.payload):  # it carries no statistics: the data's own
         loaded = replace(loaded, mean=dataset.mean, std=dataset.std)
-    if tuple(dataset.classes) != tuple(loaded.classes):
-        raise LabError(
-            f"the data's classes {list(dataset.classes)} differ from the checkpoint's "
-            f"{list(loaded.classes)}"
-        )
+    check_classes(loaded, dataset.classes)
     if args.split == "test":
         data = dataset.test
     else:

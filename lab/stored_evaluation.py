@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.checkpoint import load_model, read_checkpoint
+from lab.checkpoint import check_classes, load_model, read_checkpoint
 from lab.data import Dataset, Progress
 from lab.errors import CheckpointError
 from lab.evaluate import Evaluation, evaluate_model
@@ -93,11 +93,7 @@ def run_evaluation(
     if kept is not None:
         return kept
     loaded = load_model(checkpoint, device=device)
-    if tuple(loaded.classes) != tuple(dataset.classes):
-        raise CheckpointError(
-            f"the run was trained on classes {list(loaded.classes)}, but the data has "
-            f"{list(dataset.classes)}: use the run's own data"
-        )
+    check_classes(loaded, dataset.classes)
     evaluation = evaluate_model(loaded, dataset.test, progress=progress)
     if os.access(run_dir, os.W_OK):
         save_evaluation(run_dir, evaluation, checkpoint)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lab import runs
 from lab.checkpoint import (
     FORMAT_VERSION,
+    check_classes,
     load_model,
     read_checkpoint,
 )
 from lab.config import ModelConfig
-from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN
-from lab.errors import CheckpointError
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
+from lab.errors import CheckpointError, LabError
 from lab.fit import fit
-from lab.launch import prepare_run
 from lab.models import build_model
 from tests.conftest import tiny_config
 
@@ -22,7 +23,9 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def trained_run(tiny_folder, tmp_path_factory):
     config = tiny_config(tiny_folder, epochs=1)
-    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="ckpt")).run_dir
+    splits = make_splits(load_dataset(config.data.source), config.data)
+    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "ckpt")
+    fit(config, run_dir, splits=splits)
     return run_dir
 
 
@@ -34,6 +37,30 @@ def test_model_is_rebuilt_from_the_checkpoint_config(trained_run):
     state = read_checkpoint(trained_run / "best.pt")["model"]
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, state[key])
+
+
+def test_data_with_the_checkpoints_classes_passes_the_class_check(trained_run):
+    check_classes(load_model(trained_run / "best.pt"), ["circle", "square", "stripes"])
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ("square", "circle", "stripes"),  # the same names in another order
+        ("circle", "square"),
+        ("circle", "square", "stripes", "disc"),
+        CIFAR10_CLASSES,
+    ],
+)
+def test_data_with_other_classes_is_refused_naming_both(trained_run, classes):
+    loaded = load_model(trained_run / "best.pt")
+    with pytest.raises(LabError) as refused:
+        check_classes(loaded, classes)
+    assert str(refused.value) == (
+        f"the data's classes {list(classes)} differ from the checkpoint's "
+        f"['circle', 'square', 'stripes'] ({trained_run / 'best.pt'}): use the data it was "
+        "trained on"
+    )
 
 
 def test_notebook_state_dict_loads_strictly_as_alexnet(tmp_path):

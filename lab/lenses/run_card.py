@@ -24,7 +24,7 @@ import torchvision
 
 import lab
 from lab import runs
-from lab.checkpoint import load_model
+from lab.checkpoint import check_classes, load_model
 from lab.data import Dataset, load_dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
@@ -75,11 +75,7 @@ def write_run_card(
         loaded = load_model(checkpoint, device=device)
         if dataset is None:
             dataset = load_dataset(loaded.config.data.source)
-        if tuple(dataset.classes) != tuple(loaded.classes):
-            raise LabError(
-                f"the data's classes {list(dataset.classes)} differ from the checkpoint's "
-                f"{list(loaded.classes)}"
-            )
+        check_classes(loaded, dataset.classes)
         evaluation = evaluate_model(loaded, dataset.test)
     info = {
         **versions(),

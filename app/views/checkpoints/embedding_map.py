@@ -17,6 +17,7 @@ from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart, gallery, gallery_picture
 from app.widgets import progress_bar
+from lab.checkpoint import check_classes
 from lab.data import Dataset
 from lab.errors import LabError
 from lab.lenses.embedding import EmbeddingMap, embedding_map
@@ -107,11 +108,7 @@ def map_of(run: RunInfo, dataset: Dataset, method: str) -> EmbeddingMap | None:
     try:
         with progress_bar(None, describe) as progress:
             loaded = inference_model(checkpoint_file(run))
-            if tuple(loaded.classes) != tuple(dataset.classes):
-                raise LabError(
-                    f"{run.name} was trained on classes {list(loaded.classes)}, but the data in "
-                    f"use has {list(dataset.classes)}: pick the run's data source in the sidebar"
-                )
+            check_classes(loaded, dataset.classes)
             with st.spinner(projecting):
                 return embedding_map(loaded, dataset, method, progress=progress)
     except LabError as error:

@@ -13,6 +13,7 @@ from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart
 from app.widgets import progress_bar
+from lab.checkpoint import check_classes
 from lab.errors import LabError
 from lab.lenses.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value, robustness_sweep
 from lab.runs import RunInfo
@@ -54,12 +55,7 @@ def render(run: RunInfo) -> None:
                 f"Running {run.name} on transformed test images ...", describe
             ) as progress:
                 loaded = inference_model(checkpoint)
-                if tuple(loaded.classes) != tuple(dataset.classes):
-                    raise LabError(
-                        f"{run.name} was trained on classes {list(loaded.classes)}, but the data "
-                        f"in use has {list(dataset.classes)}: pick the run's data source in the "
-                        "sidebar"
-                    )
+                check_classes(loaded, dataset.classes)
                 frame = robustness_sweep(
                     loaded,
                     dataset.test,
