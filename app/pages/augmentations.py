@@ -71,8 +71,8 @@ st.subheader("Configuration", anchor=False)
 code, actions = st.columns([2, 1])
 code.code(config.to_json(), language="json")
 with actions:
-    # Built only when clicked: a file built on every run was removed by the next rerun (each
-    # step of a slider) while the browser was still fetching it.
+    # Built only when clicked: a file built on every run is replaced by the next rerun (each
+    # step of a slider), which can remove it while the browser is still fetching it.
     st.download_button(
         "Download JSON",
         config.to_json,

@@ -1,13 +1,14 @@
 """Where what a user sets is kept: one ``Store`` of plain values per concern.
 
 Streamlit keeps a widget's value only while runs draw the widget: a page that does not draw it
-drops it, and in a browser the sidebar's polling fragment, running while a training run was
-active, made it drop every setting of the Train page at once (issue 12). So no value a user
-sets lives only in a widget. Each state module owns a ``Store``: a plain dict in
-``st.session_state`` under a key that no widget uses, which Streamlit never clears. A widget's
-key is derived from the store's name and the value's name; ``Store.widget`` seeds it from the
-store whenever it is missing or shows something else, and the widget's ``on_change`` writes the
-user's change back. A value is lost only when the session ends.
+drops it, and so can the run of a fragment elsewhere on the page (the sidebar's polling
+fragment runs every second or two while a job trains, and would take every setting of the Train
+page with it). So no value a user sets lives only in a widget. Each state module owns a
+``Store``: a plain dict in ``st.session_state`` under a key that no widget uses, which
+Streamlit never clears. A widget's key is derived from the store's name and the value's name;
+``Store.widget`` seeds it from the store whenever it is missing or shows something else, and
+the widget's ``on_change`` writes the user's change back. A value is lost only when the session
+ends.
 """
 
 from __future__ import annotations
