@@ -97,6 +97,9 @@ class Spec:
     # The transform a value of 0 (or None) switches off, by name: the label of its switch on
     # the Augmentations page ("Horizontal flip" for the flip probability).
     transform: str = ""
+    # Whether it changes how many images per second training takes on one machine: runs time
+    # one another (a sweep's estimate) only when they agree on every such setting.
+    speed: bool = False
 
 
 def setting(default: Any = MISSING, *, factory: Any = MISSING, **spec: Any) -> Any:
@@ -236,6 +239,7 @@ class AugmentConfig:
         high=1024,
         options=RESIZE_CHOICES,
         user=False,
+        speed=True,
     )
     hflip_p: float = setting(
         0.5,
@@ -341,6 +345,7 @@ class ModelConfig:
         "times cheaper. alexnet_whitened: the family shaped like the fastest CIFAR-10 "
         "trainers, with a fixed whitening first layer, for Nesterov SGD at high learning rates.",
         choices=MODEL_NAMES,
+        speed=True,
     )
     width: float = setting(
         1.0,
@@ -352,6 +357,7 @@ class ModelConfig:
         high=4.0,
         options=WIDTHS,
         applies_to=("alexnet_cifar", "alexnet_whitened"),
+        speed=True,
     )
     dropout: float = setting(
         0.5,
@@ -399,6 +405,7 @@ class TrainConfig:
         low=1,
         high=65536,
         options=BATCH_SIZES,
+        speed=True,
     )
     lr: float = setting(
         1e-3,
@@ -446,6 +453,7 @@ class TrainConfig:
         high=1024,
         options=PROGRESSIVE_SIZES,
         applies_to=("alexnet_cifar", "alexnet_whitened"),
+        speed=True,
     )
     label_smoothing: float = setting(
         0.0,
@@ -499,6 +507,7 @@ class TrainConfig:
         "(fp32) and much faster on hardware that supports it, at a tiny cost in precision. "
         "auto: bf16 maths where the hardware runs it fast, else fp32; fp32 or bf16 forces one.",
         choices=PRECISIONS,
+        speed=True,
     )
     pipeline: str = setting(
         "fast",
@@ -506,6 +515,7 @@ class TrainConfig:
         help="fast: whole batches augmented at once on the training device. reference: the "
         "notebook's image-by-image torchvision transforms, for comparison.",
         choices=PIPELINES,
+        speed=True,
     )
     eval_batch_size: int = setting(
         1000,
@@ -656,6 +666,26 @@ def _declared() -> dict[str, Setting]:
 
 # Every setting a user can change, by the name the CLI's flags and the app's controls use.
 SETTINGS: dict[str, Setting] = _declared()
+# The settings that change training speed (``Spec.speed``), user-facing or not, in section order.
+SPEED_SETTINGS: tuple[Setting, ...] = tuple(
+    declaration(section, item.name)
+    for section, cls in SECTIONS.items()
+    for item in fields(cls)
+    if item.metadata["spec"].speed
+)
+
+
+def speed_key(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """What training speed depends on, from a run config as stored (``RunConfig.to_dict``):
+    (key, value) of every setting of ``SPEED_SETTINGS``. Two runs with the same key train at
+    the same images per second on one machine. A setting an older run's config lacks has its
+    default, and so has one that does not apply to the run's model."""
+    model = config.get("model", {}).get("name", declaration("model", "name").default)
+    key = []
+    for declared in SPEED_SETTINGS:
+        value = config.get(declared.section, {}).get(declared.name, declared.default)
+        key.append((declared.key, value if declared.applies_to(model) else declared.default))
+    return tuple(key)
 
 
 def check_input_size(config: ModelConfig, size: int) -> None:

@@ -17,6 +17,7 @@ from lab.config import (
     RunConfig,
     TrainConfig,
     setting,
+    speed_key,
     validate,
 )
 from lab.errors import ConfigError
@@ -209,3 +210,34 @@ def test_every_preset_declares_what_it_is_for_in_one_line(name):
     assert preset.description and "\n" not in preset.description
     assert preset.build("/data") == preset_config(name, "/data")
     assert preset_config(name, "/data").preset == name
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "same_speed"),
+    [
+        ("train", "batch_size", 512, False),
+        ("train", "precision", "bf16", False),
+        ("train", "pipeline", "reference", False),
+        ("train", "progressive_from", 16, False),
+        ("model", "width", 0.25, False),
+        ("model", "name", "alexnet_whitened", False),
+        ("augment", "resize", 64, False),
+        ("train", "lr", 0.1, True),
+        ("train", "epochs", 3, True),
+        ("train", "seed", 7, True),
+        ("data", "subset", 100, True),
+    ],
+)
+def test_runs_time_one_another_when_every_setting_declared_to_change_speed_agrees(
+    section, name, value, same_speed
+):
+    stored = cpu_fast_config("tiny").to_dict()
+    changed = cpu_fast_config("tiny").with_overrides(**{section: {name: value}}).to_dict()
+    assert (speed_key(changed) == speed_key(stored)) is same_speed
+
+
+def test_a_speed_setting_missing_from_an_older_run_or_not_for_its_model_has_its_default():
+    stored = notebook_config("tiny").to_dict()
+    older = {**stored, "train": {k: v for k, v in stored["train"].items() if k != "pipeline"}}
+    assert speed_key(older) == speed_key(stored)
+    assert ("width", 1.0) in speed_key({**stored, "model": {"name": "alexnet", "width": 0.5}})

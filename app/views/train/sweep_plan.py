@@ -1,5 +1,6 @@
 """A sweep's size and duration on the Train page: how many runs it trains, and roughly how long
-they take at the speed runs of the model reached on this machine."""
+they take at the speed that runs with the same speed settings (``lab.config.speed_key``)
+reached on this machine."""
 
 from __future__ import annotations
 
@@ -10,28 +11,22 @@ import streamlit as st
 from app.state import train as train_state
 from app.views.train import format_duration
 from lab import sweep
-from lab.config import SETTINGS, RunConfig
+from lab.config import SPEED_SETTINGS, RunConfig, speed_key
 from lab.presets import PRESETS
 from lab.runs import list_runs, read_history
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=16)
-def measured_speed(runs_dir: str, model: str, width: float, progressive_from: int) -> float | None:
-    """Training images per second that the newest run of ``model`` (at ``width``, with the same
-    progressive resizing) in ``runs_dir`` or one of its sweeps reached on this machine, the
-    median over its epochs; None before any has trained. Kept a minute: the runs folder is
-    read again after that."""
+def measured_speed(runs_dir: str, key: tuple) -> float | None:
+    """Training images per second that the newest run in ``runs_dir`` or one of its sweeps
+    with the speed key ``key`` (``lab.config.speed_key``: the same model, width, batch size,
+    precision, ...) reached on this machine, the median over its epochs; None before any has
+    trained. Kept a minute: the runs folder is read again after that."""
     here = Path(runs_dir)
     swept = here.glob(f"*/{sweep.SWEEP_FILE}")
     found = list_runs(here) + [run for file in swept for run in list_runs(file.parent)]
     for run in sorted(found, key=lambda run: -run.modified):
-        built = run.config.get("model", {})
-        trained = run.config.get("train", {})
-        if (
-            built.get("name") != model
-            or (SETTINGS["width"].applies_to(model) and built.get("width") != width)
-            or trained.get("progressive_from", 0) != progressive_from
-        ):
+        if speed_key(run.config) != key:
             continue
         speeds = read_history(run.path)["images_per_s"].dropna()
         if len(speeds):
@@ -39,23 +34,32 @@ def measured_speed(runs_dir: str, model: str, width: float, progressive_from: in
     return None
 
 
+def speed_settings(config: RunConfig) -> str:
+    """The settings training speed depends on, in words: "model alexnet_cifar, width 0.5,
+    batch size 64, ..." (those that apply to the model and are set)."""
+    values = dict(speed_key(config.to_dict()))
+    parts = []
+    for declared in SPEED_SETTINGS:
+        value = values[declared.key]
+        if not declared.applies_to(config.model.name) or value is None:
+            continue
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        unit = f" {declared.spec.unit}" if declared.spec.unit else ""
+        parts.append(f"{declared.spec.label.lower()} {shown}{unit}")
+    return ", ".join(parts)
+
+
 def render(config: RunConfig, grid: dict, train_images: int, runs_dir: Path) -> None:
     """How many runs the sweep makes, that smaller patience values are replayed, and roughly
-    how long it takes at the speed runs of this model reached here."""
+    how long it takes at the speed runs with the same speed settings reached here."""
     trained = len(grid["lr"])
     text = sweep.describe({"runs": [None] * trained, "grid": grid})
-    progressive = config.train.progressive_from
-    speed = measured_speed(str(runs_dir), config.model.name, config.model.width, progressive)
+    speed = measured_speed(str(runs_dir), speed_key(config.to_dict()))
     epochs = config.train.epochs
     if speed is None:
-        model = config.model.name
-        if SETTINGS["width"].applies_to(model):
-            model += f" at width {config.model.width:g}"
-        if progressive:
-            model += f" with progressive resizing from {progressive} px"
         how_long = (
-            f"No run of {model} has trained in this runs folder yet, so there is no speed to "
-            "estimate the time from: one short run gives it."
+            f"No run with the same {speed_settings(config)} has trained in this runs folder "
+            "yet, so there is no speed to estimate the time from: one short run gives it."
         )
     else:
         seconds = trained * epochs * train_images / speed

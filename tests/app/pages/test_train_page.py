@@ -439,6 +439,9 @@ def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(wit
 
 def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data, with_runs):
     at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3, 3e-3")  # width 0.125, as the trained runs
+    # They trained batches of 16, not 8: a batch size changes the speed as much as a width.
+    assert "no speed to estimate the time from" in sweep_plan(at)
+    at.select_slider(key=FORM.key("batch_size")).set_value(16).run()
     newest = max(list_runs(with_runs), key=lambda run: run.modified)
     speed = read_history(newest.path)["images_per_s"].median()
     plan = sweep_plan(at)
