@@ -18,8 +18,9 @@ from pathlib import Path
 
 import nbformat
 
+from lab.codegen.data_steps import DATA_STEPS
 from lab.codegen.section import FIELD_PATHS, Section
-from lab.codegen.steps import STEPS
+from lab.codegen.train_steps import TRAIN_STEPS
 from lab.config import SETTINGS, RunConfig
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 WRAP = 96
+# The steps of a script, in order.
+STEPS = (*DATA_STEPS, *TRAIN_STEPS)
 
 
 def script_sections(config: RunConfig) -> list[Section]:

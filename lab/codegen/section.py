@@ -7,9 +7,10 @@ import ast
 import inspect
 import textwrap
 from dataclasses import dataclass, fields
+from string import Template
 from types import ModuleType
 
-from lab.config import SECTIONS, RunConfig, declaration
+from lab.config import SECTIONS, SETTINGS, RunConfig, declaration
 from lab.errors import ConfigError
 
 # Every field of a run config, as "section.name" ("train.lr", "data.source"): the settings a
@@ -88,3 +89,13 @@ def lab_source(module: ModuleType, name: str) -> str:
     while start > 0 and lines[start - 1].lstrip().startswith("#"):
         start -= 1
     return "\n".join(lines[start : node.end_lineno])
+
+
+def code_block(template: str, **values: str) -> str:
+    """A section's code from an indented template with ``$name`` slots."""
+    return Template(textwrap.dedent(template).strip("\n")).substitute(values)
+
+
+def applies(config: RunConfig, key: str) -> bool:
+    """Whether the user setting ``key`` means something for ``config``'s model."""
+    return SETTINGS[key].applies_to(config.model.name)
