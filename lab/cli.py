@@ -1,4 +1,4 @@
-"""``cifar-lab``: the command line of the lab (stats, train, sweep, eval, predict, runs, export).
+"""``cifar-lab``: the lab's command line (stats, train, sweep, eval, predict, runs, export, code).
 
 A thin layer over ``lab``: parse arguments, call one library function, print. User mistakes end
 with one line on stderr and exit code 2, never a traceback.
@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from lab import distributed, runs, sweep
 from lab.checkpoint import check_classes, is_bare_state_dict, load_model
-from lab.config import SETTINGS, Setting
+from lab.codegen import write_code
+from lab.config import SETTINGS, RunConfig, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
 from lab.epoch_lines import epoch_line, saved_line
@@ -313,6 +314,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_code(args: argparse.Namespace) -> int:
+    if (args.run is None) == (args.preset is None):
+        raise LabError("give a run (a run folder or name) or --preset NAME, one of the two")
+    if args.preset is not None:
+        config = preset_config(args.preset, args.data)
+    else:
+        run_dir = runs.resolve_checkpoint(args.run, args.runs_dir).parent
+        values = runs.read_config(run_dir)
+        if not values:
+            raise LabError(f"{run_dir} has no {runs.CONFIG}: it is not a run folder")
+        config = RunConfig.from_dict(values)
+        if args.data is not None:
+            config = config.with_overrides(data={"source": args.data})
+    print(write_code(config, args.out, notebook=args.notebook))
+    return 0
+
+
 def _value_list(kind: type):
     """An argparse type for comma-separated values of ``kind`` ("1e-3,2e-3")."""
 
@@ -423,6 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--runs-dir")
     export.add_argument("--device")
     export.set_defaults(func=cmd_export)
+
+    code = sub.add_parser(
+        "code", help="write a run's recipe as one standalone PyTorch script (or a notebook)"
+    )
+    code.add_argument("run", nargs="?", help="a run name or run folder")
+    code.add_argument("--preset", choices=PRESET_NAMES, help="a preset's recipe instead of a run's")
+    code.add_argument("--out", required=True, help="file to write (a .py script, or a .ipynb)")
+    code.add_argument("--notebook", action="store_true", help="a Jupyter notebook, not a script")
+    _add_data(code, "the run's own data; for a preset, $CIFAR_LAB_DATA, else cifar10")
+    code.add_argument("--runs-dir")
+    code.set_defaults(func=cmd_code)
     return parser
 
 
