@@ -3,9 +3,10 @@
 A card holds the run's ``config.json``, ``history.csv`` and ``metrics.json`` as written by
 ``lab.runs``, the confusion matrix of its best checkpoint on the test split
 (``confusion_matrix.csv``, rows true, columns predicted), the checkpoint itself (``best.pt``, or
-``last.pt`` for a run that never improved) and ``versions.json`` with the versions of Python,
-torch, torchvision and the lab, so the numbers can be reproduced. Every entry sits in a folder
-named after the run, so unpacking never scatters files.
+``last.pt`` for a run that never improved), ``versions.json`` with the versions of Python,
+torch, torchvision and the lab, so the numbers can be reproduced, and ``train.py``, the run's
+recipe as one standalone PyTorch script (``lab.codegen``) that trains it again without the lab.
+Every entry sits in a folder named after the run, so unpacking never scatters files.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import torchvision
 import lab
 from lab import runs
 from lab.checkpoint import check_classes, load_model
+from lab.codegen import render_script
+from lab.config import RunConfig
 from lab.data import Dataset, load_dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
@@ -32,6 +35,7 @@ from lab.io import atomic_write
 
 CONFUSION = "confusion_matrix.csv"
 VERSIONS = "versions.json"
+SCRIPT = "train.py"
 
 
 def versions() -> dict[str, str]:
@@ -83,6 +87,7 @@ def write_run_card(
         "checkpoint": checkpoint.name,
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    script = render_script(RunConfig.from_dict(runs.read_config(run_dir)))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = run_dir.name
@@ -103,6 +108,7 @@ def write_run_card(
             # Weights barely compress; storing them saves seconds on a 700 MB notebook checkpoint.
             card.write(checkpoint, f"{folder}/{checkpoint.name}", compress_type=zipfile.ZIP_STORED)
             card.writestr(f"{folder}/{VERSIONS}", json.dumps(info, indent=2))
+            card.writestr(f"{folder}/{SCRIPT}", script)
 
     atomic_write(out, write_card)
     return out

@@ -1,5 +1,5 @@
-"""Run cards: the zip holds the run's files, its confusion matrix, checkpoint and versions; the
-``cifar-lab export`` command writes one."""
+"""Run cards: the zip holds the run's files, its confusion matrix, checkpoint, versions and
+script; the ``cifar-lab export`` command writes one."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import lab
 from lab import runs
 from lab.checkpoint import load_model
 from lab.cli import main
+from lab.codegen import render_script
+from lab.config import RunConfig
 from lab.data import load_dataset
 from lab.errors import LabError
 from lab.evaluate import Evaluation, evaluate_model
@@ -30,6 +32,7 @@ FILES = {
     "confusion_matrix.csv",
     "best.pt",
     "versions.json",
+    "train.py",
 }
 
 
@@ -58,6 +61,9 @@ def test_run_card_contents(tiny_run, tmp_path):
     assert versions["lab"] == lab.__version__
     assert {"torchvision", "run", "checkpoint", "exported"} <= set(versions)
     assert versions["checkpoint"] == "best.pt"
+    # The run's recipe as a standalone script (tests/test_codegen.py runs such scripts).
+    config = RunConfig.from_dict(runs.read_config(tiny_run))
+    assert files["tiny/train.py"].decode() == render_script(config)
     assert not list(out.parent.glob(".*.tmp"))  # the temp file was renamed away
 
 
