@@ -107,10 +107,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     progress = _progress_printer("decoding images")
+    # The run the command line describes: a new one, or a resumed one that left nothing to resume.
+    config = preset_config(args.preset, args.data).with_settings(_given_settings(args))
     if args.resume:
         if not args.name:
             raise LabError("--resume needs --name NAME of the run to continue")
-        prepared = prepare_resume(runs.existing_run_dir(runs_dir, args.name), progress=progress)
+        run_dir = runs.existing_run_dir(runs_dir, args.name)
+        prepared = prepare_resume(run_dir, start=config, progress=progress, context=context)
         own = prepared.config.settings()
         changed = sorted(k for k, v in _given_settings(args).items() if own[k] != v)
         if changed:
@@ -120,7 +123,6 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
                 + " differ from what was given: leave them out, or start a new run"
             )
     else:
-        config = preset_config(args.preset, args.data).with_settings(_given_settings(args))
         prepared = prepare_run(config, runs_dir, name=args.name, progress=progress, context=context)
     config, run_dir = prepared.config, prepared.run_dir
     if context.is_main:

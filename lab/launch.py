@@ -3,13 +3,15 @@
 ``prepare_run`` loads the data, splits it, checks every setting against it, and only then
 creates the run folder, so a refused run leaves nothing on disk. ``prepare_resume`` reads a run
 folder back: from its ``last.pt`` when that is usable, else from its ``config.json`` (a run
-killed before its first checkpoint starts again from epoch 1, and says so). Either way ``fit``
+killed before its first checkpoint starts again from epoch 1, and says so); a run that left
+nothing to resume (killed before it wrote its config, or before its folder existed) starts
+afresh with the config it is given, as Lightning's ``ckpt_path="last"`` does. Either way ``fit``
 gets a ``PreparedRun``'s config, splits and folder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lab import distributed, runs
@@ -63,18 +65,21 @@ def prepare_run(
     runs_dir: Path,
     *,
     name: str | None = None,
+    exact: bool = False,
     dataset: Dataset | None = None,
     progress: Progress | None = None,
     context: DistContext = DistContext(),
 ) -> PreparedRun:
     """Check a new run against its data and create its folder (on rank 0 under torchrun).
 
-    ``dataset`` saves loading the data again when it is the config's source already.
+    A ``name`` another run has is suffixed (``exact``: refused). ``dataset`` saves loading
+    the data again when it is the config's source already.
     """
     config, splits = _splits(config, dataset, progress)
     run_dir = None
     if context.is_main:
-        run_dir = runs.create_run_dir(runs_dir, name, prefix=config.preset or config.model.name)
+        prefix = config.preset or config.model.name
+        run_dir = runs.create_run_dir(runs_dir, name, prefix=prefix, exact=exact)
     return PreparedRun(config, splits, distributed.broadcast(run_dir, context))
 
 
@@ -114,15 +119,19 @@ def check_saved_config(run_dir: Path, trained: RunConfig) -> None:
 def prepare_resume(
     run_dir: Path,
     *,
+    start: RunConfig | None = None,
     dataset: Dataset | None = None,
     progress: Progress | None = None,
+    context: DistContext = DistContext(),
 ) -> PreparedRun:
     """Read an unfinished run folder back, ready to continue.
 
     Refused at once while another process trains the run. A usable ``last.pt`` continues
     where it stopped. Without one (the run was killed before
     its first checkpoint, or inside that write) the run starts again from epoch 1 with the
-    config in its ``config.json``, and the notice says so.
+    config in its ``config.json``, and the notice says so. A folder no run started in
+    (``lab.runs.unstarted``: missing, or left empty by a kill) starts afresh in that folder
+    with ``start`` and says so; without ``start`` there is nothing to resume.
     """
     run_dir = Path(run_dir)
     check_free(run_dir)  # at once, before any data is loaded
@@ -141,7 +150,24 @@ def prepare_resume(
         config, splits = _splits(state.config, dataset, progress)
         return PreparedRun(config, splits, run_dir, resume=True, ended=state.outcome)
     if not (run_dir / runs.CONFIG).is_file():
-        raise LabError(f"nothing to resume: {run_dir} holds no {runs.LAST} and no {runs.CONFIG}")
+        if start is None or not runs.unstarted(run_dir):
+            raise LabError(
+                f"nothing to resume: {run_dir} holds no {runs.LAST} and no {runs.CONFIG}"
+            )
+        prepared = prepare_run(
+            start,
+            run_dir.parent,
+            name=run_dir.name,
+            exact=True,
+            dataset=dataset,
+            progress=progress,
+            context=context,
+        )
+        return replace(
+            prepared,
+            notice=f"nothing to resume in {run_dir}: run {run_dir.name} starts afresh with the "
+            "settings given",
+        )
     try:
         config = RunConfig.from_dict(runs.read_config(run_dir))
     except LabError as error:

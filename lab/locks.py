@@ -8,6 +8,11 @@ when the run is released; the holder re-checks after locking that the file it lo
 the one in the folder, so a release and a new writer can never both believe they hold it.
 The lock file is opened without blocking and without following a link, and must be a regular
 file: a FIFO planted as ``run.lock`` is refused in one line instead of hanging its opener.
+
+Before its run starts, a new run folder is held by the process that made it (``hold_new``): a
+``flock`` on the folder itself, let go when the run takes its lock. A run waiting in a job queue
+keeps its empty folder that way, while the empty folder of a process killed before its run
+started is free again for that name (``lab.runs.create_run_dir`` reuses it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import socket
 import stat
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,6 +125,41 @@ def _open_locked(path: Path) -> int | None:
     return None
 
 
+# The new run folders this process holds until their runs start, by real path: an open
+# descriptor of each, flocked. The kernel lets go of them when the process ends, however it ends.
+_held: dict[str, int] = {}
+_held_guard = threading.Lock()
+
+
+def hold_new(run_dir: Path) -> bool:
+    """Hold ``run_dir``, a folder made for a run that has not started, for this process until
+    the run takes its lock (``RunLock``) or ``let_go`` is called; False when another process,
+    or another run of this one, holds it. ``OSError`` where folders cannot be flocked."""
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    except OSError:
+        os.close(fd)
+        raise
+    with _held_guard:
+        removed = _held.pop(os.path.realpath(run_dir), None)  # an earlier folder of that name
+        if removed is not None:
+            os.close(removed)
+        _held[os.path.realpath(run_dir)] = fd
+    return True
+
+
+def let_go(run_dir: Path) -> None:
+    """Stop holding ``run_dir`` (nothing happens when this process does not hold it)."""
+    with _held_guard:
+        fd = _held.pop(os.path.realpath(run_dir), None)
+    if fd is not None:
+        os.close(fd)
+
+
 def _refusal(run_dir: Path, found: Holder | None) -> LabError:
     return LabError(
         f"run {run_dir.name} is being trained by {(found or UNKNOWN).describe()}: one "
@@ -175,6 +216,7 @@ class RunLock:
         os.pwrite(fd, json.dumps(asdict(mine)).encode("utf-8"), 0)
         os.fsync(fd)
         self.fd = fd
+        let_go(self.run_dir)  # the run has started: its lock holds the folder from here
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 from lab.config import RunConfig, validate
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
-from lab.locks import LOCK, check_free
+from lab.locks import LOCK, check_free, hold_new, holder, let_go
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -95,26 +95,75 @@ def _make_runs_dir(runs_dir: Path) -> None:
         raise LabError(f"cannot create the runs folder {runs_dir} ({error.strerror})") from error
 
 
-def create_run_dir(runs_dir: Path, name: str | None = None, prefix: str = "run") -> Path:
-    """Create a new, empty run folder; ``name``, else ``<prefix>-<time>``, suffixed if taken."""
+def unstarted(run_dir: Path) -> bool:
+    """Whether no run has started in ``run_dir``: it is missing, or holds nothing but what a run
+    killed before it wrote its ``config.json`` leaves (its lock file, and the temp file of that
+    write cut short) and nobody trains it."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return True
+    if run_dir.is_symlink() or not run_dir.is_dir():
+        return False
+    leftovers = all(
+        (entry.name == LOCK or TEMP_FILE.fullmatch(entry.name))
+        and entry.is_file(follow_symlinks=False)
+        for entry in os.scandir(run_dir)
+    )
+    return leftovers and holder(run_dir) is None
+
+
+def _take(candidate: Path, made: bool) -> bool:
+    """Hold ``candidate`` for a new run: a folder just made, or one no run started in, cleared
+    of its temp files (checked again once held, so two processes never take the same one)."""
+    if not made and not unstarted(candidate):
+        return False
+    try:
+        if not hold_new(candidate):
+            return False
+    except OSError:  # a file system that cannot flock folders: only one made now is ours
+        return made
+    if made or unstarted(candidate):
+        remove_temp_files(candidate)
+        return True
+    let_go(candidate)
+    return False
+
+
+def create_run_dir(
+    runs_dir: Path, name: str | None = None, prefix: str = "run", *, exact: bool = False
+) -> Path:
+    """A new, empty run folder: ``name``, else ``<prefix>-<time>``, suffixed when another run
+    has that name (``exact``: refused instead). A folder no run started in (``unstarted``: its
+    process was killed first) does not take the name: it is reused. The folder is held for
+    this process until its run takes its lock (``lab.locks.hold_new``), so a run waiting in a
+    job queue keeps its name."""
     runs_dir = Path(runs_dir)
     _make_runs_dir(runs_dir)
     base = (
         sanitize_name(name) if name else sanitize_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
-    for attempt in range(1, 10_000):
+    for attempt in range(1, 2 if exact else 10_000):
         candidate = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
         try:
             candidate.mkdir()  # atomic: fails if another run took the name first
         except FileExistsError:
-            continue
+            made = False
         except OSError as error:
+            made = True
             raise LabError(
                 f"cannot write in the runs folder {runs_dir} ({error.strerror}): choose another"
             ) from error
-        if candidate.resolve().parent != runs_dir.resolve():
+        if made and candidate.resolve().parent != runs_dir.resolve():
             raise ConfigError(f"run folder {candidate} would be outside {runs_dir}")
-        return candidate
+        if _take(candidate, made):
+            return candidate
+    if exact:
+        why = (
+            "is taken by a run about to start (in another process, or queued in this one)"
+            if unstarted(runs_dir / base)
+            else "holds a run already"
+        )
+        raise LabError(f"run folder {runs_dir / base} {why}: choose another name")
     raise LabError(f"no free run name for {base!r} in {runs_dir}")
 
 
@@ -181,6 +230,7 @@ def remove_empty_run_dir(run_dir: Path) -> None:
     with contextlib.suppress(OSError):  # not empty, or gone already: leave it
         Path(run_dir).rmdir()
 
+    let_go(run_dir)
 
 def existing_run_dir(runs_dir: Path, name: str) -> Path:
     """The folder of run ``name`` in ``runs_dir``; refused if it is a link leading outside."""

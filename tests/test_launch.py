@@ -9,7 +9,7 @@ import os
 import pytest
 
 from lab import runs
-from lab.errors import ConfigError
+from lab.errors import ConfigError, LabError
 from lab.fit import fit
 from lab.launch import prepare_resume, prepare_run, resolve_source
 from tests.conftest import tiny_config
@@ -47,6 +47,37 @@ def test_a_run_with_a_config_but_no_checkpoint_starts_again_and_says_so(tiny_fol
     assert "starts again from epoch 1 with its saved config" in again.notice
     result = fit(again)
     assert [row["epoch"] for row in result.history] == [1]
+
+
+@pytest.mark.parametrize("left", ["no folder", "an empty folder", "a torn config write"])
+def test_with_nothing_to_resume_the_run_starts_afresh_with_the_config_given(
+    tiny_folder, tmp_path, left
+):
+    run_dir = tmp_path / "runs" / "early"
+    if left != "no folder":
+        run_dir.mkdir(parents=True)
+    if left == "a torn config write":
+        (run_dir / ".config.json.k2j4x9.tmp").write_text('{"data"')
+    config = tiny_config(tiny_folder, epochs=1)
+    with pytest.raises(LabError, match=f"nothing to resume: {run_dir} holds no last.pt"):
+        prepare_resume(run_dir)  # the app resumes listed runs only: nothing to start them with
+    prepared = prepare_resume(run_dir, start=config)
+    assert prepared.run_dir == run_dir and not prepared.resume
+    source = resolve_source(config.data.source)
+    assert prepared.config == config.with_overrides(data={"source": source})
+    assert prepared.notice == (
+        f"nothing to resume in {run_dir}: run early starts afresh with the settings given"
+    )
+    assert list(run_dir.iterdir()) == []
+
+
+def test_a_folder_with_a_runs_files_is_never_started_afresh(tiny_folder, tmp_path):
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    (run_dir / runs.BEST).write_bytes(b"the best weights")
+    with pytest.raises(LabError, match=f"nothing to resume: {run_dir} holds no last.pt"):
+        prepare_resume(run_dir, start=tiny_config(tiny_folder, epochs=1))
+    assert (run_dir / runs.BEST).read_bytes() == b"the best weights"
 
 
 def test_an_unusable_last_checkpoint_restarts_from_the_config(tiny_folder, tmp_path):

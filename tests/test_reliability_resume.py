@@ -186,11 +186,17 @@ def kill_when(run: subprocess.Popen, log: Path, condition) -> None:
     assert run.wait(timeout=30) == -signal.SIGKILL
 
 
+AFRESH = "nothing to resume in {run_dir}: run early starts afresh with the settings given"
+AGAIN = "no last.pt yet; run early starts again from epoch 1 with its saved config"
 KILLS = {
+    # before the data is loaded and the folder made: nothing is left
+    "in its first seconds": (lambda run_dir: True, AFRESH),
+    # the folder is made once the data is checked, config.json once the model is built
+    "before its config.json": (lambda run_dir: run_dir.is_dir(), AFRESH),
     # config.json is written first, and the first checkpoint an epoch later
-    "before the first checkpoint": lambda run_dir: (run_dir / runs.CONFIG).exists(),
+    "before the first checkpoint": (lambda run_dir: (run_dir / runs.CONFIG).exists(), AGAIN),
     # best.pt is renamed into place, then last.pt's temp file lingers: kill inside that write
-    "inside the first last.pt write": lambda run_dir: any(run_dir.glob(".last.pt.*.tmp")),
+    "inside the first last.pt write": (lambda run_dir: any(run_dir.glob(".last.pt.*.tmp")), AGAIN),
 }
 
 
@@ -199,8 +205,11 @@ KILLS = {
 def test_a_run_killed_before_a_usable_last_pt_resumes_from_epoch_1(tiny_folder, tmp_path, when):
     runs_dir, log = tmp_path / "runs", tmp_path / "1.log"
     run_dir = runs_dir / "early"
-    kill_when(cli_train(tiny_folder, runs_dir, log), log, lambda: KILLS[when](run_dir))
+    condition, notice = KILLS[when]
+    kill_when(cli_train(tiny_folder, runs_dir, log), log, lambda: condition(run_dir))
     assert not (run_dir / runs.LAST).exists()  # the kill landed where it should
+    if notice == AFRESH:
+        assert not (run_dir / runs.CONFIG).exists()
     if when.startswith("inside"):
         assert (run_dir / runs.BEST).exists() and list(run_dir.glob(".last.pt.*.tmp"))
 
@@ -208,10 +217,30 @@ def test_a_run_killed_before_a_usable_last_pt_resumes_from_epoch_1(tiny_folder, 
     out = resumed.stdout.read()
     assert resumed.wait(timeout=300) == 0, (tmp_path / "2.log").read_text()[-2000:]
     err = (tmp_path / "2.log").read_text()
-    assert "no last.pt yet; run early starts again from epoch 1 with its saved config" in err
+    assert notice.format(run_dir=run_dir) in err
     assert "Epoch 1:" in out and "completed 2/2 epochs" in out
     assert runs.read_history(run_dir)["epoch"].tolist() == [1, 2]
+    assert [p.name for p in runs_dir.iterdir()] == ["early"]
     assert not list(run_dir.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("left", ["no folder", "an empty folder"])
+def test_resume_with_nothing_to_resume_starts_the_run_with_the_command_line(
+    tiny_folder, tmp_path, capsys, left
+):
+    runs_dir = tmp_path / "runs"
+    run_dir = runs_dir / "early"
+    if left == "an empty folder":
+        run_dir.mkdir(parents=True)
+    argv = ["train", "--resume", "--name", "early", "--runs-dir", str(runs_dir)]
+    argv += ["--data", str(tiny_folder), "--epochs", "1", "--batch-size", "16", "--width", "0.125"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    (notice,) = [line for line in captured.err.splitlines() if "nothing to resume" in line]
+    assert notice == "cifar-lab train: " + AFRESH.format(run_dir=run_dir)
+    assert "completed 1/1 epochs" in captured.out
+    assert [p.name for p in runs_dir.iterdir()] == ["early"]
+    assert read_checkpoint(run_dir / runs.LAST)["config"]["model"]["width"] == 0.125
 
 
 @pytest.fixture

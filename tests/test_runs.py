@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lab import cli, runs
 from lab.errors import ConfigError, LabError
+from lab.locks import RunLock
 from lab.presets import cpu_fast_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +44,62 @@ def test_two_runs_never_share_a_folder(tmp_path):
     second = runs.create_run_dir(tmp_path, "same")
     assert first != second and first.name == "same" and second.name == "same-2"
     assert all(p.parent == tmp_path for p in (first, second))
+
+
+def test_a_folder_no_run_started_in_does_not_take_the_name(tmp_path):
+    (tmp_path / "early").mkdir()  # killed after its folder was made, before its config.json
+    (tmp_path / "torn").mkdir()  # killed inside that write
+    (tmp_path / "torn" / ".config.json.k2j4x9.tmp").write_text('{"data"')
+    assert runs.create_run_dir(tmp_path, "early") == tmp_path / "early"
+    assert runs.create_run_dir(tmp_path, "torn") == tmp_path / "torn"
+    assert list((tmp_path / "torn").iterdir()) == []
+
+
+@pytest.mark.parametrize("file", [runs.CONFIG, runs.BEST, runs.HISTORY, "notes.txt"])
+def test_a_folder_holding_anything_else_keeps_its_name(tmp_path, file):
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / file).write_text("{}")
+    assert runs.create_run_dir(tmp_path, "kept") == tmp_path / "kept-2"
+    with pytest.raises(LabError, match="kept holds a run already"):
+        runs.create_run_dir(tmp_path, "kept", exact=True)
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == [file]
+
+
+MAKE_AND_WAIT = """
+import sys
+from lab import runs
+print(runs.create_run_dir(sys.argv[1], "queued"), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_new_folder_stays_taken_while_the_process_that_made_it_lives(tmp_path):
+    """A run waits in a job queue in an empty folder: its name is taken until that process
+    ends, however it ends."""
+    maker = subprocess.Popen(
+        [sys.executable, "-c", MAKE_AND_WAIT, str(tmp_path)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert maker.stdout.readline().strip() == str(tmp_path / "queued")
+        assert runs.create_run_dir(tmp_path, "queued") == tmp_path / "queued-2"
+        with pytest.raises(LabError, match="queued is taken by a run about to start"):
+            runs.create_run_dir(tmp_path, "queued", exact=True)
+    finally:
+        maker.kill()
+        maker.wait(timeout=30)
+    assert runs.create_run_dir(tmp_path, "queued") == tmp_path / "queued"
+
+
+def test_the_folder_is_let_go_once_its_run_takes_the_lock_or_is_cancelled(tmp_path):
+    started = runs.create_run_dir(tmp_path, "started")
+    with RunLock(started):
+        pass  # a run that ends before writing anything leaves its folder unstarted
+    assert runs.create_run_dir(tmp_path, "started") == started
+    cancelled = runs.create_run_dir(tmp_path, "cancelled")
+    runs.remove_empty_run_dir(cancelled)
+    assert not cancelled.exists()
+    assert runs.create_run_dir(tmp_path, "cancelled") == cancelled
 
 
 def test_default_names_use_the_prefix(tmp_path):
