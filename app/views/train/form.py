@@ -15,13 +15,13 @@ from app.settings import control, control_value
 from app.state import train as train_state
 from app.state.store import STORED
 from app.state.train import FORM, RUN, SWEEP, sweep_field
+from lab.batches import check_batch_size
 from lab.config import SETTINGS, RunConfig
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
 from lab.presets import PRESET_NAMES, PRESETS
 from lab.sweep import APP_SWEPT
-from lab.train import check_batch_size
 
 # The settings the Train page offers, in the form's order: keys of lab.config.SETTINGS. A
 # setting declared in lab.config appears on the page once it is named here.
