@@ -21,7 +21,7 @@ from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
 from lab.presets import PRESET_NAMES, PRESETS
-from lab.sweep import APP_SWEPT
+from lab.sweep import APP_SWEPT, TRAINED
 
 # The settings the Train page offers, in the form's order: keys of lab.config.SETTINGS. A
 # setting declared in lab.config appears on the page once it is named here.
@@ -44,12 +44,13 @@ PRESET_HELP = " ".join(f"{name}: {preset.description}." for name, preset in PRES
 PRESET_HELP += " Choosing one sets every setting below."
 SWEPT_NAMES = " and ".join(SETTINGS[key].spec.label.lower() for key in APP_SWEPT)
 MODES = {RUN: "One run", SWEEP: f"A sweep: several values of {SWEPT_NAMES}"}
-# What several values of a swept setting do, beneath its help.
-SWEEP_HELP = {
-    "lr": "Several values, separated by commas: one run trains for each.",
-    "patience": "Several values, separated by commas: each run trains with the largest, and "
-    "the smaller ones are replayed from its history, not trained again.",
-}
+# What several values of a swept setting do, beneath its help: each value of a setting of
+# lab.sweep.TRAINED trains a run, and the others' (patience) are replayed.
+TRAINED_HELP = "Several values, separated by commas: one run trains for each."
+REPLAYED_HELP = (
+    "Several values, separated by commas: each run trains with the largest, and the smaller "
+    "ones are replayed from its history, not trained again."
+)
 
 
 def check(
@@ -123,7 +124,7 @@ def settings_form(
             shown = sweep_values(running.sweep.grid[key]) if locked else STORED
             cell.text_input(
                 f"{setting.spec.label} (several)",
-                help=f"{setting.describe()} {SWEEP_HELP[key]}",
+                help=f"{setting.describe()} {TRAINED_HELP if key in TRAINED else REPLAYED_HELP}",
                 disabled=locked,
                 **FORM.widget(sweep_field(key), shown),
             )

@@ -22,7 +22,7 @@ from lab.launch import prepare_run
 from lab.lenses import insight
 from lab.presets import PRESETS, preset_config
 from lab.runs import list_runs, read_history
-from lab.sweep import APP_SWEPT
+from lab.sweep import APP_SWEPT, TRAINED
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
@@ -506,8 +506,11 @@ def test_the_sweep_mode_takes_several_values_of_the_settings_lab_names_for_it(
 ):
     at = open_page(nav.TRAIN)
     at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
-    several = {box.key for box in at.text_input if box.label.endswith("(several)")}
-    assert several == {FORM.key(sweep_field(key)) for key in APP_SWEPT}
+    several = {box.key: box for box in at.text_input if box.label.endswith("(several)")}
+    assert set(several) == {FORM.key(sweep_field(key)) for key in APP_SWEPT}
+    for key in APP_SWEPT:  # a trained setting trains a run per value, patience is replayed
+        trains = "one run trains for each" in several[FORM.key(sweep_field(key))].help
+        assert trains is (key in TRAINED), key
 
 
 def test_a_sweep_value_that_is_refused_is_shown_beside_its_box(with_data, empty_runs):
