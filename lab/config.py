@@ -1,10 +1,12 @@
 """What a run is: its settings, each declared once, and the frozen configs that hold them.
 
 Every setting is a dataclass field with a ``Spec`` in its metadata: a label, plain-words help,
-a unit, its valid range or choices, the values a control offers and the models it applies to.
-That one declaration validates the configs (``validate``), builds the CLI's flags
-(``lab.cli``) and the app's controls (``app.settings``), and applies user choices to a config
-(``RunConfig.with_settings``), so adding a setting is one field here plus its test.
+a unit, its valid range or choices, the range or values a control offers, the models it applies
+to and whether it changes training speed. That one declaration validates the configs
+(``validate``), builds the CLI's flags (``lab.cli``) and the app's controls with their help
+(``app.settings``), keys the runs that can time one another (``speed_key``), and applies user
+choices to a config (``RunConfig.with_settings``), so adding a setting is one field here plus
+its test.
 
 This module imports nothing of the engine: the data loader, the models, the training loop, the
 checkpoints and the app all import their configs from here.
