@@ -22,7 +22,7 @@ from lab.config import SETTINGS, RunConfig, Setting
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
 from lab.epoch_lines import epoch_line, saved_line
-from lab.errors import LabError
+from lab.errors import CheckpointError, LabError, NewerFormatError
 from lab.evaluate import evaluate_model
 from lab.fit import fit
 from lab.launch import prepare_resume, prepare_run
@@ -101,19 +101,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     context, device = distributed.setup(pick_device(args.device))
     try:
         return _train(args, runs_dir, context, device)
+    except CheckpointError as error:
+        if not _restartable(args, runs_dir, error):
+            raise
+        raise LabError(
+            f"{error}; nothing was changed: add --restart to train run {args.name} again from "
+            f"epoch 1 with its {runs.CONFIG} (replacing its {runs.BEST}, {runs.LAST} and "
+            "history), or start a new run"
+        ) from error
     finally:
         distributed.cleanup(context)
+
+
+def _restartable(args: argparse.Namespace, runs_dir: Path, error: CheckpointError) -> bool:
+    """Whether a resume refused for its checkpoint could start over from the run's config:
+    not for a checkpoint from a newer lab (an upgrade reads it), nor without a config."""
+    if not args.resume or args.restart or isinstance(error, NewerFormatError):
+        return False
+    return (runs.existing_run_dir(runs_dir, args.name) / runs.CONFIG).is_file()
 
 
 def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     progress = _progress_printer("decoding images")
     # The run the command line describes: a new one, or a resumed one that left nothing to resume.
     config = preset_config(args.preset, args.data).with_settings(_given_settings(args))
+    if args.restart and not args.resume:
+        raise LabError("--restart goes with --resume --name NAME of the run to start over")
     if args.resume:
         if not args.name:
             raise LabError("--resume needs --name NAME of the run to continue")
         run_dir = runs.existing_run_dir(runs_dir, args.name)
-        prepared = prepare_resume(run_dir, start=config, progress=progress, context=context)
+        prepared = prepare_resume(
+            run_dir, start=config, restart=args.restart, progress=progress, context=context
+        )
         own = prepared.config.settings()
         changed = sorted(k for k, v in _given_settings(args).items() if own[k] != v)
         if changed:
@@ -400,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(train)
     train.add_argument("--name", help="run name (default: <preset>-<date>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue run --name from last.pt")
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: train the run again from epoch 1 with its config.json, whatever its "
+        "last.pt holds (a damaged one, say); its best.pt, last.pt and history are replaced",
+    )
     train.set_defaults(func=cmd_train)
 
     sweeping = sub.add_parser(

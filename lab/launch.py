@@ -2,10 +2,11 @@
 
 ``prepare_run`` loads the data, splits it, checks every setting against it, and only then
 creates the run folder, so a refused run leaves nothing on disk. ``prepare_resume`` reads a run
-folder back: from its ``last.pt`` when that is usable, else from its ``config.json`` (a run
-killed before its first checkpoint starts again from epoch 1, and says so); a run that left
-nothing to resume (killed before it wrote its config, or before its folder existed) starts
-afresh with the config it is given, as Lightning's ``ckpt_path="last"`` does. Either way ``fit``
+folder back: from its ``last.pt`` (a damaged one is refused, with nothing changed), or, for a
+run killed before its first checkpoint, from its ``config.json`` (it starts again from epoch 1,
+and says so); a run that left nothing to resume (killed before it wrote its config, or before
+its folder existed) starts afresh with the config it is given, as Lightning's
+``ckpt_path="last"`` does. Either way ``fit``
 gets a ``PreparedRun``'s config, splits and folder.
 """
 
@@ -20,7 +21,7 @@ from lab.checkpoint import read_resume_state
 from lab.config import CIFAR10_SOURCE, RunConfig
 from lab.data import Dataset, Progress, Splits, load_dataset, make_splits
 from lab.distributed import DistContext
-from lab.errors import CheckpointError, LabError, NewerFormatError
+from lab.errors import LabError
 from lab.locks import check_free
 from lab.outcome import Outcome
 
@@ -120,6 +121,7 @@ def prepare_resume(
     run_dir: Path,
     *,
     start: RunConfig | None = None,
+    restart: bool = False,
     dataset: Dataset | None = None,
     progress: Progress | None = None,
     context: DistContext = DistContext(),
@@ -127,30 +129,29 @@ def prepare_resume(
     """Read an unfinished run folder back, ready to continue.
 
     Refused at once while another process trains the run. A usable ``last.pt`` continues
-    where it stopped. Without one (the run was killed before
-    its first checkpoint, or inside that write) the run starts again from epoch 1 with the
-    config in its ``config.json``, and the notice says so. A folder no run started in
+    where it stopped; a damaged one is refused (``CheckpointError`` naming the file and the
+    damage) with nothing changed, since training again would replace the run's ``best.pt``.
+    Without one (the run was killed before its first checkpoint, or inside that write) the run
+    starts again from epoch 1 with the config in its ``config.json``, and the notice says so;
+    ``restart`` does that whatever its ``last.pt`` holds. A folder no run started in
     (``lab.runs.unstarted``: missing, or left empty by a kill) starts afresh in that folder
     with ``start`` and says so; without ``start`` there is nothing to resume.
     """
     run_dir = Path(run_dir)
     check_free(run_dir)  # at once, before any data is loaded
-    last = run_dir / runs.LAST
-    notice = None
-    try:
-        state = read_resume_state(last) if last.exists() else None
-    except NewerFormatError:
-        raise  # intact, from a newer lab: upgrading reads it, restarting would overwrite it
-    except CheckpointError as error:
-        if not (run_dir / runs.CONFIG).is_file():
-            raise
-        state, notice = None, f"{last.name} is unusable ({error}); "
-    if state is not None:
+    last, saved = run_dir / runs.LAST, run_dir / runs.CONFIG
+    if last.exists() and not restart:
+        state = read_resume_state(last)
         check_saved_config(run_dir, state.config)
         config, splits = _splits(state.config, dataset, progress)
         return PreparedRun(config, splits, run_dir, resume=True, ended=state.outcome)
-    if not (run_dir / runs.CONFIG).is_file():
+    if not saved.is_file():
         if start is None or not runs.unstarted(run_dir):
+            if restart:
+                raise LabError(
+                    f"cannot restart run {run_dir.name}: {run_dir} holds no {runs.CONFIG} to "
+                    "start it over from"
+                )
             raise LabError(
                 f"nothing to resume: {run_dir} holds no {runs.LAST} and no {runs.CONFIG}"
             )
@@ -173,7 +174,9 @@ def prepare_resume(
     except LabError as error:
         raise LabError(f"cannot resume {run_dir.name}: {error}") from error
     config, splits = _splits(config, dataset, progress)
-    notice = (notice or f"no {runs.LAST} yet; ") + (
-        f"run {run_dir.name} starts again from epoch 1 with its saved config"
-    )
+    name = run_dir.name
+    if restart:
+        notice = f"run {name} starts over from epoch 1 with its saved config, as asked"
+    else:
+        notice = f"no {runs.LAST} yet; run {name} starts again from epoch 1 with its saved config"
     return PreparedRun(config, splits, run_dir, resume=False, notice=notice)

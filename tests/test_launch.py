@@ -9,7 +9,7 @@ import os
 import pytest
 
 from lab import runs
-from lab.errors import ConfigError, LabError
+from lab.errors import CheckpointError, ConfigError, LabError
 from lab.fit import fit
 from lab.launch import prepare_resume, prepare_run, resolve_source
 from tests.conftest import tiny_config
@@ -80,12 +80,22 @@ def test_a_folder_with_a_runs_files_is_never_started_afresh(tiny_folder, tmp_pat
     assert (run_dir / runs.BEST).read_bytes() == b"the best weights"
 
 
-def test_an_unusable_last_checkpoint_restarts_from_the_config(tiny_folder, tmp_path):
+def test_an_unusable_last_checkpoint_is_refused_unless_a_restart_is_asked_for(
+    tiny_folder, tmp_path
+):
     prepared = prepare_run(tiny_config(tiny_folder, epochs=1), tmp_path, name="torn")
     runs.write_config(prepared.run_dir, prepared.config)
     (prepared.run_dir / runs.LAST).write_bytes(b"half a checkpoint")
-    again = prepare_resume(prepared.run_dir)
-    assert not again.resume and "last.pt is unusable" in again.notice
+    with pytest.raises(CheckpointError, match=f"{prepared.run_dir / runs.LAST}: it is truncated"):
+        prepare_resume(prepared.run_dir)
+    again = prepare_resume(prepared.run_dir, restart=True)
+    assert not again.resume and again.config == prepared.config
+    assert again.notice == "run torn starts over from epoch 1 with its saved config, as asked"
+
+
+def test_a_restart_continues_with_the_config_json_not_the_command_line(tiny_run, tmp_path):
+    again = prepare_resume(tiny_run, restart=True, start=tiny_config(tmp_path, epochs=9))
+    assert not again.resume and again.config.train.epochs == 2
 
 
 def test_a_finished_run_is_read_back_with_how_it_ended(tiny_run, tmp_path):

@@ -1,5 +1,7 @@
-"""Resume trusts nothing in last.pt: every field is checked like a config, and a run whose
-last.pt is missing or unusable starts again from epoch 1 with its saved config, and says so."""
+"""Resume trusts nothing in last.pt: every field is checked like a config, and a damaged one is
+refused with nothing overwritten (``--restart`` starts the run over from its config.json). A run
+whose last.pt is missing starts again from epoch 1 with its saved config, and one that left
+nothing at all starts afresh with the settings given; each says so."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch
 from lab import cli, jobs, runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint, read_resume_state
 from lab.device import pick_device
-from lab.errors import CheckpointError
+from lab.errors import CheckpointError, LabError
 from lab.fit import fit
 from lab.io import SAVE_DELAY_ENV, atomic_save
 from lab.jobs import JobManager
@@ -136,17 +138,55 @@ def test_the_cli_refuses_it_in_one_line_when_the_run_has_no_config_to_restart_fr
     assert err.count("\n") == 1 and "cannot resume from" in err and "Traceback" not in err
 
 
-def test_with_its_config_the_run_starts_again_from_epoch_1_and_says_so(
-    stopped_run, tmp_path, capsys
+def files(run_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(run_dir.iterdir())}
+
+
+# Found when last.pt is read (the first two), or when fit restores it (the last two).
+REFUSED = [
+    ("epoch", "2"),
+    ("early_stopping.epoch", 10**6),
+    ("model.classifier.4.bias", torch.zeros(7)),
+    ("rng.torch", "seed"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED, ids=[field for field, _ in REFUSED])
+def test_with_its_config_a_damaged_last_pt_is_refused_and_nothing_is_overwritten(
+    stopped_run, tmp_path, field, value, capsys
 ):
+    run_dir = damaged_copy(stopped_run, tmp_path, field, value)
+    before = files(run_dir)
+    argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert err.rstrip().endswith(line) and "Traceback" not in err
+    assert f"{run_dir / runs.LAST}" in line and "nothing was changed: add --restart" in line
+    assert files(run_dir) == before  # best.pt, last.pt and the history kept
+
+
+def test_restart_starts_such_a_run_over_from_its_config_and_says_so(stopped_run, tmp_path, capsys):
     run_dir = damaged_copy(stopped_run, tmp_path, "early_stopping.epoch", 10**6)
     argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 2
+    assert "add --restart to train run victim again from epoch 1" in capsys.readouterr().err
+    assert cli.main([*argv, "--restart"]) == 0
     captured = capsys.readouterr()
-    assert "last.pt is unusable (cannot resume from" in captured.err
-    assert "starts again from epoch 1 with its saved config" in captured.err
+    assert "run victim starts over from epoch 1 with its saved config" in captured.err
     assert "Epoch 1:" in captured.out and "completed 3/3 epochs" in captured.out
     assert runs.read_history(run_dir)["epoch"].tolist() == [1, 2, 3]
+
+
+def test_restart_needs_a_config_to_start_from(stopped_run, tmp_path, capsys):
+    run_dir = damaged_copy(stopped_run, tmp_path, "epoch", "2")
+    (run_dir / runs.CONFIG).unlink()
+    before = files(run_dir)
+    argv = ["train", "--resume", "--name", "victim", "--runs-dir", str(run_dir.parent)]
+    assert cli.main([*argv, "--restart"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"cannot restart run victim: {run_dir} holds no config.json" in line
+    assert files(run_dir) == before
 
 
 def test_the_intact_last_pt_resumes(stopped_run, tmp_path):
@@ -250,18 +290,26 @@ def manager():
     made.stop_all()
 
 
-@pytest.mark.parametrize("last", ["missing", "unusable"])
-def test_the_job_manager_resumes_such_a_run_from_epoch_1_too(manager, tiny_folder, tmp_path, last):
+def test_the_job_manager_resumes_such_a_run_from_epoch_1_too(manager, tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=2)
     run_dir = runs.create_run_dir(tmp_path / "runs", "early")
     runs.write_config(run_dir, config)
-    if last == "unusable":
-        (run_dir / runs.LAST).write_bytes(b"half a checkpoint")
     job_id = manager.resume_run(run_dir)
     assert "starts again from epoch 1 with its saved config" in manager.snapshot(job_id).reason
     assert manager.wait(job_id, 120) == jobs.FINISHED, manager.snapshot(job_id).error
     assert [row["epoch"] for row in manager.snapshot(job_id).history] == [1, 2]
     assert read_resume_state(run_dir / runs.LAST).outcome.complete
+
+
+def test_the_job_manager_refuses_a_damaged_last_pt_in_one_line(manager, stopped_run, tmp_path):
+    """The app's Resume: a clear refusal, nothing queued and nothing overwritten."""
+    run_dir = damaged_copy(stopped_run, tmp_path, "history", "rows")
+    before = files(run_dir)
+    with pytest.raises(LabError) as caught:
+        manager.resume_run(run_dir)
+    (line,) = str(caught.value).splitlines()
+    assert f"cannot resume from {run_dir / runs.LAST}: its history is 'rows'" in line
+    assert manager.jobs() == [] and files(run_dir) == before
 
 
 def test_a_last_pt_from_a_newer_lab_is_refused_never_restarted(stopped_run, tmp_path, capsys):
