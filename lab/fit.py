@@ -14,7 +14,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,8 +23,14 @@ from torch import nn
 from lab import distributed, runs
 from lab.augment import preprocess_batch
 from lab.batches import epoch_batches, eval_batches, usable_batch_size
-from lab.checkpoint import ResumeState, load_model, read_resume_state, training_payload
-from lab.config import RunConfig, TrainConfig
+from lab.checkpoint import (
+    EpochPosition,
+    ResumeState,
+    load_model,
+    read_resume_state,
+    training_payload,
+)
+from lab.config import RunConfig
 from lab.data import ImageSet, Splits
 from lab.device import keep_freed_memory, pick_device, resolve_precision
 from lab.distributed import DistContext
@@ -64,6 +70,45 @@ class FitResult:
     outcome: Outcome
     reason: str
     metrics: dict
+
+
+@dataclass
+class TrainState:
+    """What the named steps of ``fit`` share and move on, in one object as nanoGPT's and
+    torchvision's training loops keep theirs: the run (config, data, folder), where it trains,
+    the model with its optimizer, schedule and early stopping, and how far it has got."""
+
+    config: RunConfig
+    splits: Splits
+    run_dir: Path
+    device: torch.device
+    precision: str  # resolved: "fp32" or "bf16"
+    context: DistContext
+    model: nn.Module  # the plain model (DDP wraps it for training only)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    stopper: EarlyStopping
+    steps: int  # training batches per epoch
+    history: list[dict] = field(default_factory=list)
+    # How the run ended (None while it goes on) and why, in words.
+    outcome: Outcome | None = None
+    reason: str = ""
+    # Where a resumed run stopped inside the first epoch it trains (None: at its start).
+    position: EpochPosition | None = None
+    # The moment the run's clock reads zero: a resumed run's is earlier by the time it trained.
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_s(self) -> float:
+        """Seconds of training, those before a resume included."""
+        return time.perf_counter() - self.started
+
+    def payload(self, position: EpochPosition | None = None) -> dict:
+        """What ``best.pt`` and ``last.pt`` hold now (``lab.checkpoint.training_payload``),
+        ``position`` inside the epoch in training when written part-way through it."""
+        return training_payload(
+            self.config, self.splits, self.model, self.optimizer, self.scheduler, self.stopper,
+            self.history, self.elapsed_s(), self.outcome, self.reason, position,
+        )  # fmt: skip
 
 
 class ModelCheckpoint:
@@ -187,136 +232,135 @@ def fit(
     context, device = distributed.setup(device or pick_device())
     if device.type == "cpu":
         keep_freed_memory()  # 1.2-1.3x faster steps on a CPU (see its docstring)
-    run_dir, splits = prepared.run_dir, prepared.splits
-    saved = read_resume_state(run_dir / runs.LAST) if prepared.resume else None
-    # As last.pt holds it (prepared.config has its data source resolved), so the checkpoints
-    # written from here go on matching config.json (lab.launch.check_saved_config).
-    config = saved.config if saved is not None else prepared.config
-    tc = config.train
-    precision = resolve_precision(tc.precision, device)
-    steps = math.ceil(
-        usable_batch_size(len(splits.train), tc.batch_size, context.world_size) / tc.batch_size
-    )
-
-    torch.manual_seed(tc.seed)
-    model = build_model(config.model, num_classes=len(splits.classes))
-    init_from_data(model, config, splits)
-    model = model.to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, tc, device)
-    scheduler = make_scheduler(optimizer, tc, steps)
-    stopper = EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta)
-    saver = ModelCheckpoint(run_dir, tc.checkpoint_every_s, context)
+    saved = read_resume_state(prepared.run_dir / runs.LAST) if prepared.resume else None
+    state = new_state(prepared, saved, device, context)
+    tc = state.config.train
+    saver = ModelCheckpoint(state.run_dir, tc.checkpoint_every_s, context)
     with saver.one_writer():
-        history, elapsed_before, outcome, reason = restore(
-            saved, run_dir, model, optimizer, scheduler, stopper, saver, config, steps
-        )
-        if outcome is not None and (done := completed_metrics(run_dir, history)) is not None:
-            return FitResult(run_dir, history, outcome, reason, done)
+        restore(state, saved, saver)
+        if state.outcome is not None and (done := completed_metrics(state)) is not None:
+            return FitResult(state.run_dir, state.history, state.outcome, state.reason, done)
         # DDP trains under torchrun; checkpoints use the plain model (no "module." prefix).
-        network = distributed.wrap(model, context, device, tc.sync_bn)
+        network = distributed.wrap(state.model, context, device, tc.sync_bn)
         emit = _emitter(callbacks, context)
-        run_start = time.perf_counter() - elapsed_before
-
-        def score(data: ImageSet) -> tuple[float, float]:
-            return score_split(model, data, config, splits, device, precision, context)
-
-        def checkpoint(ended: Outcome | None = None, why: str = "", position=None) -> dict:
-            elapsed = time.perf_counter() - run_start
-            return training_payload(
-                config, splits, model, optimizer, scheduler, stopper, history, elapsed, ended, why,
-                position,
-            )  # fmt: skip
-
-        position = saved.position if saved is not None else None
-        first_epoch = stopper.epoch + 1 if outcome is None else tc.epochs + 1
-        with interrupted_runs(saver, config, history, stopper):
+        first_epoch = state.stopper.epoch + 1 if state.outcome is None else tc.epochs + 1
+        with interrupted_runs(state, saver):
             for epoch in range(first_epoch, tc.epochs + 1):
-                lr = optimizer.param_groups[0]["lr"]
-                resumed = position if epoch == first_epoch else None  # part-way through
+                lr = state.optimizer.param_groups[0]["lr"]
+                resumed = state.position if epoch == first_epoch else None  # part-way through
                 totals = EpochTotals(device, lr, resumed, counted=context.is_main)
 
                 def on_batch(i: int, loss: float, speed: float, e=epoch, t=totals) -> None:
-                    emit(BatchEvent(e, i + 1, steps, loss, speed))
-                    saver.batch_end(lambda: checkpoint(position=t.position(e)))
+                    emit(BatchEvent(e, i + 1, state.steps, loss, speed))
+                    saver.batch_end(lambda: state.payload(t.position(e)))
 
                 stats = train_one_epoch(
                     network,
-                    epoch_batches(config, splits, epoch, device, context, skip=totals.batches),
-                    optimizer,
+                    epoch_batches(
+                        state.config, state.splits, epoch, device, context, skip=totals.batches
+                    ),
+                    state.optimizer,
                     device=device,
-                    precision=precision,
-                    scheduler=scheduler,
+                    precision=state.precision,
+                    scheduler=state.scheduler,
                     label_smoothing=tc.label_smoothing,
                     control=control,
                     on_batch=on_batch,
                     context=context,
                     totals=totals,
                 )
+                if stats.stopped:  # the batches done are kept; the run goes on when resumed
+                    saver.stopped(state.payload(totals.position(epoch)))
                 if stats.stopped or stats.diverged:
-                    outcome, reason = cut_short(stats, epoch, stopper)
-                    if stats.stopped:  # the batches done are kept
-                        saver.stopped(checkpoint(position=totals.position(epoch)))
+                    state.outcome, state.reason = cut_short(stats, epoch, state.stopper)
                     break
-                history.append(epoch_row(epoch, stats, totals.lr, splits, score, tc))
-                stop, outcome, reason = decide(stopper, history[-1], tc, context)
-                saver.epoch_end(checkpoint(outcome, reason), stopper.improved)
-                emit(EpochEvent.of(history[-1], tc, stopper))
+                state.history.append(epoch_row(state, epoch, stats, totals.lr))
+                stop, state.outcome, state.reason = decide(state)
+                saver.epoch_end(state.payload(), state.stopper.improved)
+                emit(EpochEvent.of(state.history[-1], tc, state.stopper))
                 if stop:
                     break
         distributed.barrier(context)  # best.pt is on disk before any rank reads it back
-        test = score_best(run_dir, splits, stopper, outcome, device, precision, context)
-        metrics = run_metrics(config, history, stopper, outcome, reason, test)
+        metrics = run_metrics(state, score_best(state))
         metrics.update(
-            wall_s=time.perf_counter() - run_start,
+            wall_s=state.elapsed_s(),
             device=str(device),
-            precision=precision,
-            train_images=len(splits.train),
+            precision=state.precision,
+            train_images=len(state.splits.train),
         )
         saver.finish(metrics)
-        emit(EndEvent(outcome, reason, run_dir, metrics))
-        return FitResult(run_dir, history, outcome, reason, metrics)
+        emit(EndEvent(state.outcome, state.reason, state.run_dir, metrics))
+        return FitResult(state.run_dir, state.history, state.outcome, state.reason, metrics)
 
 
 # --- the named steps of fit ---------------------------------------------------------------------
 
 
-def restore(
+def new_state(
+    prepared: PreparedRun,
     saved: ResumeState | None,
-    run_dir: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    stopper: EarlyStopping,
-    saver: ModelCheckpoint,
-    config: RunConfig,
-    steps: int,
-) -> tuple[list[dict], float, Outcome | None, str]:
-    """Set up the run's state: fresh for a new run (its config written first), else the saved
-    weights, optimizer, schedule, early stopping and random streams. Returns the history, the
-    seconds trained before, and the outcome and reason of a run that had already ended."""
+    device: torch.device,
+    context: DistContext,
+) -> TrainState:
+    """A run's state before its first epoch: the model built from the seed (and from the
+    training images, ``init_from_data``), its optimizer, schedule and early stopping."""
+    # As last.pt holds it (prepared.config has its data source resolved), so the checkpoints
+    # written from here go on matching config.json (lab.launch.check_saved_config).
+    config = saved.config if saved is not None else prepared.config
+    tc, splits = config.train, prepared.splits
+    steps = math.ceil(
+        usable_batch_size(len(splits.train), tc.batch_size, context.world_size) / tc.batch_size
+    )
+    torch.manual_seed(tc.seed)
+    model = build_model(config.model, num_classes=len(splits.classes))
+    init_from_data(model, config, splits)
+    model = model.to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, tc, device)
+    return TrainState(
+        config=config,
+        splits=splits,
+        run_dir=prepared.run_dir,
+        device=device,
+        precision=resolve_precision(tc.precision, device),
+        context=context,
+        model=model,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, tc, steps),
+        stopper=EarlyStopping(tc.patience, tc.monitor_mode, tc.min_delta),
+        steps=steps,
+    )
+
+
+def restore(state: TrainState, saved: ResumeState | None, saver: ModelCheckpoint) -> None:
+    """Fresh for a new run (its config written first); else the saved weights, optimizer,
+    schedule, early stopping and random streams, the history, the seconds trained before, where
+    inside an epoch it stopped, and the outcome and reason of a run that had already ended."""
     if saved is None:
-        saver.start(config)
-        return [], 0.0, None, ""
+        saver.start(state.config)
+        return
+    last = state.run_dir / runs.LAST
     # A stop asked for after an epoch's last batch saves all ``steps`` of them, unscored.
-    if saved.position is not None and saved.position.batch > steps:
+    if saved.position is not None and saved.position.batch > state.steps:
         raise CheckpointError(
-            f"cannot resume from {run_dir / runs.LAST}: it stopped after batch "
-            f"{saved.position.batch} of an epoch that now has {steps}: the data has changed"
+            f"cannot resume from {last}: it stopped after batch {saved.position.batch} of an "
+            f"epoch that now has {state.steps}: the data has changed"
         )
-    saved.restore(model, optimizer, scheduler, stopper, run_dir / runs.LAST)
-    history = list(saved.history)
-    saver.recover(config, history)
-    return history, saved.elapsed_s, saved.outcome, saved.reason or ""
+    saved.restore(state.model, state.optimizer, state.scheduler, state.stopper, last)
+    state.history = list(saved.history)
+    saver.recover(state.config, state.history)
+    state.started = time.perf_counter() - saved.elapsed_s
+    state.position = saved.position
+    state.outcome, state.reason = saved.outcome, saved.reason or ""
 
 
-def completed_metrics(run_dir: Path, history: list[dict]) -> dict | None:
+def completed_metrics(state: TrainState) -> dict | None:
     """The ``metrics.json`` of a run that ended and wrote it; None when it is missing, damaged
     or older than the history (a kill came between the two), so the run's end is redone."""
     try:
-        metrics = runs.read_metrics(run_dir)
+        metrics = runs.read_metrics(state.run_dir)
     except LabError:
         return None
-    return metrics if metrics.get("epochs_run") == len(history) else None
+    return metrics if metrics.get("epochs_run") == len(state.history) else None
 
 
 def init_from_data(model: nn.Module, config: RunConfig, splits: Splits) -> None:
@@ -341,35 +385,20 @@ def _emitter(callbacks: tuple[Callback, ...], context: DistContext) -> Callback:
     return emit
 
 
-def score_split(
-    model: nn.Module,
-    data: ImageSet,
-    config: RunConfig,
-    splits: Splits,
-    device: torch.device,
-    precision: str,
-    context: DistContext,
-) -> tuple[float, float]:
-    """Loss and accuracy of ``model`` on one split, without augmentation."""
-    distributed.sync_buffers(model, context)
+def score_split(state: TrainState, data: ImageSet) -> tuple[float, float]:
+    """Loss and accuracy of the model on one split, without augmentation."""
+    distributed.sync_buffers(state.model, state.context)
     return evaluate(
-        model,
-        eval_batches(config, splits, data, device, context),
-        device=device,
-        precision=precision,
-        tta_flip=config.train.tta_flip,
-        context=context,
+        state.model,
+        eval_batches(state.config, state.splits, data, state.device, state.context),
+        device=state.device,
+        precision=state.precision,
+        tta_flip=state.config.train.tta_flip,
+        context=state.context,
     )
 
 
-def epoch_row(
-    epoch: int,
-    stats: EpochStats,
-    lr: float,
-    splits: Splits,
-    score: Callable[[ImageSet], tuple[float, float]],
-    config: TrainConfig,
-) -> dict:
+def epoch_row(state: TrainState, epoch: int, stats: EpochStats, lr: float) -> dict:
     """One line of ``history.csv``: the epoch's training figures and its evaluations."""
     row: dict = {
         "epoch": epoch,
@@ -383,27 +412,27 @@ def epoch_row(
         "seconds": stats.seconds,
         "images_per_s": stats.images_per_s,
     }
+    splits, tc = state.splits, state.config.train
     if splits.val is not None:
-        row["val_loss"], row["val_acc"] = score(splits.val)
-    if config.eval_test or config.monitor.startswith("test_"):
-        row["test_loss"], row["test_acc"] = score(splits.test)
+        row["val_loss"], row["val_acc"] = score_split(state, splits.val)
+    if tc.eval_test or tc.monitor.startswith("test_"):
+        row["test_loss"], row["test_acc"] = score_split(state, splits.test)
     return row
 
 
-def decide(
-    stopper: EarlyStopping, row: dict, config: TrainConfig, context: DistContext
-) -> tuple[bool, Outcome | None, str]:
-    """Feed the epoch's monitored value to early stopping: whether to stop, and the outcome
-    and reason once the run has ended (None and "" while it goes on)."""
-    value = row[config.monitor]
-    stop, reason = stopper.update(value)
+def decide(state: TrainState) -> tuple[bool, Outcome | None, str]:
+    """Feed the last epoch's monitored value to early stopping: whether to stop, and the
+    outcome and reason once the run has ended (None and "" while it goes on)."""
+    tc, row = state.config.train, state.history[-1]
+    value = row[tc.monitor]
+    stop, reason = state.stopper.update(value)
     # The metrics are reduced over all ranks, so each computes the same decision; rank 0's is
     # broadcast all the same, so no rank can ever train an epoch the others skip.
-    stop = distributed.broadcast(stop, context)
+    stop = distributed.broadcast(stop, state.context)
     if stop:
         return True, Outcome.EARLY_STOPPED if math.isfinite(value) else Outcome.DIVERGED, reason
-    if row["epoch"] == config.epochs:
-        return False, Outcome.FINISHED, f"completed {config.epochs}/{config.epochs} epochs"
+    if row["epoch"] == tc.epochs:
+        return False, Outcome.FINISHED, f"completed {tc.epochs}/{tc.epochs} epochs"
     return False, None, ""
 
 
@@ -419,66 +448,50 @@ def cut_short(stats: EpochStats, epoch: int, stopper: EarlyStopping) -> tuple[Ou
 
 
 @contextlib.contextmanager
-def interrupted_runs(
-    saver: ModelCheckpoint, config: RunConfig, history: list[dict], stopper: EarlyStopping
-) -> Iterator[None]:
+def interrupted_runs(state: TrainState, saver: ModelCheckpoint) -> Iterator[None]:
     """On Ctrl-C, record the run as interrupted (resumable) before the interrupt goes on."""
     try:
         yield
     except KeyboardInterrupt:
-        saver.finish(
-            run_metrics(config, history, stopper, Outcome.INTERRUPTED, "interrupted", None)
-        )
+        state.outcome, state.reason = Outcome.INTERRUPTED, "interrupted"
+        saver.finish(run_metrics(state, None))
         raise
 
 
-def score_best(
-    run_dir: Path,
-    splits: Splits,
-    stopper: EarlyStopping,
-    outcome: Outcome | None,
-    device: torch.device,
-    precision: str,
-    context: DistContext,
-) -> tuple[float, float] | None:
+def score_best(state: TrainState) -> tuple[float, float] | None:
     """Test loss and accuracy of the best checkpoint, scored once on the main process; every
     prediction is kept in the run folder (``lab.stored_evaluation``) for the views of the run.
     None when there is no best epoch, or the user stopped the run (a stop should be quick; the
     Checkpoints page and ``cifar-lab eval`` score it later)."""
-    best = run_dir / runs.BEST
-    if not stopper.best_epoch or outcome is Outcome.STOPPED or not best.exists():
+    best = state.run_dir / runs.BEST
+    if not state.stopper.best_epoch or state.outcome is Outcome.STOPPED or not best.exists():
         return None
     test = None
-    if context.is_main:
+    if state.context.is_main:
         evaluation = evaluate_model(
-            load_model(best, device=device), splits.test, precision=precision
+            load_model(best, device=state.device), state.splits.test, precision=state.precision
         )
-        with disk_errors(run_dir):
-            save_evaluation(run_dir, evaluation, best)
+        with disk_errors(state.run_dir):
+            save_evaluation(state.run_dir, evaluation, best)
         test = (evaluation.loss, evaluation.accuracy)
-    return distributed.broadcast(test, context)
+    return distributed.broadcast(test, state.context)
 
 
-def run_metrics(
-    config: RunConfig,
-    history: list[dict],
-    stopper: EarlyStopping,
-    outcome: Outcome | None,
-    reason: str,
-    test: tuple[float, float] | None,
-) -> dict:
-    """The summary ``metrics.json`` holds."""
+def run_metrics(state: TrainState, test: tuple[float, float] | None) -> dict:
+    """The summary ``metrics.json`` holds: how the run ended, its best epoch and ``test``, the
+    test loss and accuracy of its best checkpoint (None when unscored)."""
+    stopper, history = state.stopper, state.history
     best_row = history[stopper.best_epoch - 1] if stopper.best_epoch else None
     return {
-        "preset": config.preset,
-        "model": config.model.name,
-        "monitor": config.train.monitor,
+        "preset": state.config.preset,
+        "model": state.config.model.name,
+        "monitor": state.config.train.monitor,
         "best_epoch": stopper.best_epoch or None,
         "best_value": stopper.best,
         "best_val_acc": best_row["val_acc"] if best_row else None,
         "test_acc": test[1] if test else None,
         "test_loss": test[0] if test else None,
         "epochs_run": len(history),
-        "outcome": outcome.value if outcome is not None else None,
-        "reason": reason,
+        "outcome": state.outcome.value if state.outcome is not None else None,
+        "reason": state.reason,
     }

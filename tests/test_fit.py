@@ -12,8 +12,9 @@ import torch
 from lab import runs
 from lab.checkpoint import FORMAT_VERSION, read_checkpoint
 from lab.data import load_dataset, make_splits
+from lab.distributed import DistContext
 from lab.errors import ConfigError
-from lab.fit import fit, init_from_data
+from lab.fit import decide, fit, init_from_data, new_state
 from lab.launch import prepare_resume, prepare_run
 from lab.models import build_model
 from lab.outcome import Outcome
@@ -187,3 +188,30 @@ def test_a_progressive_run_learns_and_scores_at_the_full_size(tiny_folder, tmp_p
     assert result.outcome is Outcome.FINISHED
     assert result.metrics["test_acc"] > 0.6  # three easy classes: chance is 0.33
     assert read_checkpoint(result.run_dir / "best.pt")["config"]["train"]["progressive_from"] == 16
+
+
+@pytest.mark.parametrize(
+    ("values", "patience", "stops", "outcome"),
+    [
+        ([0.5, 0.6, 0.7], 1, False, Outcome.FINISHED),  # the schedule's end
+        ([0.5, 0.6, 0.6, 0.6], 1, True, Outcome.EARLY_STOPPED),  # counter 2 exceeds patience 1
+        ([0.5, 0.4, 0.6], 1, False, Outcome.FINISHED),  # one worse epoch, then a best
+        ([0.5, float("nan")], 5, True, Outcome.DIVERGED),
+        ([0.5, 0.4], 0, True, Outcome.EARLY_STOPPED),
+    ],
+)
+def test_decide_reads_each_epoch_of_the_state_to_a_stop_or_the_end(
+    tiny_folder, tmp_path, values, patience, stops, outcome
+):
+    """The last value ends the run: by a stop (the schedule has 10 epochs), or as the last
+    epoch of the schedule; the epochs before it go on."""
+    epochs = 10 if stops else len(values)
+    config = tiny_config(tiny_folder, epochs=epochs, patience=patience)
+    state = new_state(prepare_run(config, tmp_path), None, torch.device("cpu"), DistContext())
+    decisions = []
+    for epoch, value in enumerate(values, start=1):
+        state.history.append({"epoch": epoch, "val_acc": value})
+        decisions.append(decide(state))
+    *going_on, (stop, ended, reason) = decisions
+    assert going_on == [(False, None, "")] * (len(values) - 1)
+    assert stop is stops and ended is outcome and reason
