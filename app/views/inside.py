@@ -37,6 +37,7 @@ from lab.lenses.inside import (
     channel_activations,
     filter_grid,
     first_filters,
+    first_filters_learned,
     look_inside,
     map_picture,
 )
@@ -72,7 +73,7 @@ def checkpoint_choice(found: list[RunInfo], default: str | None) -> Path:
     name = left.selectbox("Run (default: best validation accuracy)", names, **PICKS.widget("run"))
     folder = found[names.index(name)].path
     files = [file for file in (runs.BEST, runs.LAST) if (folder / file).is_file()]
-    PICKS.ensure_choice("file", files, runs.BEST)
+    PICKS.ensure_choice("file", files, runs.checkpoint_to_show(folder).name)
     file = right.segmented_control(
         "Checkpoint",
         files,
@@ -298,10 +299,21 @@ def first_layer_filters(checkpoint: Path, loaded: LoadedModel) -> None:
         caption=f"{count} filters of {height}x{width} px",
         output_format=CRISP,
     )
+    stretched = (
+        "Each tile is stretched to its own range (its lowest weight black, its highest white), "
+        "so weak filters show too."
+    )
+    if not first_filters_learned(loaded.model):
+        right.markdown(
+            "These filters were not learned. This model's conv1 is a fixed whitening layer: "
+            f"before training, its {count // 2} directions (and their negatives) were computed "
+            f"from the {height}x{width} patches of the training images, so that the next layer "
+            "receives decorrelated inputs, and they stay frozen while the rest trains. " + stretched
+        )
+        return
     right.markdown(
-        "Each tile is one filter of conv1, the pattern it looks for in the image: edges at an "
-        "angle, colour blobs, stripes. Each tile is stretched to its own range (its lowest "
-        "weight black, its highest white), so weak filters show too."
+        "Each tile is one filter of conv1, the pattern it learned to look for in the image: "
+        "edges at an angle, colour blobs, stripes. " + stretched
     )
     if height <= 3:
         right.caption(

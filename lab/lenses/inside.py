@@ -9,7 +9,8 @@ convolution, the first layer's filters, and the test images that excite a channe
   (``LayerMaps``), its channels ranked by mean activation; ``map_picture`` turns a map into a
   grey picture at its own resolution, for the app to enlarge pixel by pixel.
 * ``filter_grid`` lays the first convolution's kernels out as colour tiles, like the figure
-  of the AlexNet paper (Krizhevsky et al., 2012).
+  of the AlexNet paper (Krizhevsky et al., 2012); ``first_filters_learned`` tells learned
+  kernels from a frozen stem computed from the data.
 * ``channel_activations`` scores a bounded sample of test images (2,000 by default) on every
   channel of every convolution once per checkpoint, cached in the run folder
   (``lab.lenses.activations``); ``ChannelActivations.top`` then answers "what does this
@@ -43,7 +44,9 @@ from lab.predict import network_view, preprocess_image
 
 # The layers that change the size of what flows through the network; BatchNorm, ReLU and
 # Dropout keep it.
-SIZE_CHANGING = ("Conv2d", "MaxPool2d", "AdaptiveAvgPool2d", "Linear")
+SIZE_CHANGING = ("Conv2d", "MaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear")
+# The stage names of the layers that are numbered (conv1, pool2, fc1 ...).
+NUMBERED = {"Conv2d": "conv", "MaxPool2d": "pool", "Linear": "fc"}
 ACTIVATIONS_KIND = "activations"
 
 
@@ -86,9 +89,10 @@ class ImagePath:
     def summary(self) -> str:
         """The path in one line: "227 → 56 → 27 → 13 → 6 px, then 9216 numbers into ..."."""
         flatten = next(stage for stage in self.stages if stage.kind == "Flatten")
-        return (
-            " → ".join(str(side) for side in self.sides)
-            + f" px, then {flatten.shape[0]} numbers into the first fully connected layer"
+        linear = sum(stage.kind == "Linear" for stage in self.stages)
+        head = "the first fully connected layer" if linear > 1 else "the fully connected layer"
+        return " → ".join(str(side) for side in self.sides) + (
+            f" px, then {flatten.shape[0]} numbers into {head}"
         )
 
 
@@ -100,6 +104,8 @@ def _describe(module: nn.Module) -> str:
         return f"max of each {module.kernel_size}x{module.kernel_size}, stride {module.stride}"
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return "averages down to a fixed grid, whatever the input size"
+    if isinstance(module, nn.AdaptiveMaxPool2d):
+        return "keeps each map's strongest value: one per channel"
     return f"{module.in_features} numbers in, {module.out_features} out"
 
 
@@ -109,7 +115,7 @@ def image_path(model: nn.Module, input_size: int, model_name: str = "") -> Image
     modules = dict(model.named_modules())
     stages = [Stage("input", "", "Input", (3, input_size, input_size), "the image, RGB")]
     counts: dict[str, int] = {}
-    names = {"Conv2d": "conv", "MaxPool2d": "pool", "Linear": "fc"}
+    pooled = {"AdaptiveAvgPool2d": "adaptive pool", "AdaptiveMaxPool2d": "global max-pool"}
     for row in summarize(model, input_size):
         kind = row["type"]
         if kind not in SIZE_CHANGING:
@@ -126,7 +132,7 @@ def image_path(model: nn.Module, input_size: int, model_name: str = "") -> Image
                 )
             )
         counts[kind] = counts.get(kind, 0) + 1
-        name = f"{names[kind]}{counts[kind]}" if kind in names else "adaptive pool"
+        name = f"{NUMBERED[kind]}{counts[kind]}" if kind in NUMBERED else pooled[kind]
         stages.append(
             Stage(name, row["layer"], kind, row["output_shape"], _describe(modules[row["layer"]]))
         )
@@ -204,10 +210,20 @@ def map_picture(feature_map: np.ndarray, peak: float | None = None) -> np.ndarra
 # --- the first layer's filters ------------------------------------------------------------------
 
 
+def _first_conv(model: nn.Module) -> nn.Conv2d:
+    return dict(model.named_modules())[conv_stages(model)[0].conv]
+
+
 def first_filters(model: nn.Module) -> np.ndarray:
     """The first convolution's kernels, (filters, 3, k, k) float32."""
-    modules = dict(model.named_modules())
-    return modules[conv_stages(model)[0].conv].weight.detach().float().cpu().numpy()
+    return _first_conv(model).weight.detach().float().cpu().numpy()
+
+
+def first_filters_learned(model: nn.Module) -> bool:
+    """Whether training set the first convolution's kernels. False for a frozen stem, as
+    ``alexnet_whitened``'s: its kernels are computed from the training images' patches
+    (``lab.models.init_whitening``) and never change."""
+    return _first_conv(model).weight.requires_grad
 
 
 def filter_grid(

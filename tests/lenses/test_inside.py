@@ -21,6 +21,7 @@ from lab.lenses.inside import (
     channel_activations,
     filter_grid,
     first_filters,
+    first_filters_learned,
     image_path,
     look_inside,
     map_picture,
@@ -86,6 +87,25 @@ def test_alexnet_cifar_path_and_feature_maps_at_half_width():
 def test_the_path_of_a_model_at_another_input_size():
     path = image_path(build_model(ModelConfig("alexnet_cifar", width=0.25)), 64)
     assert path.sides == [64, 32, 16, 8, 4]  # the adaptive pool brings 8 px down to 4
+
+
+def test_the_whitened_path_keeps_its_global_max_pool_and_agrees_with_its_head():
+    path = image_path(build_model(ModelConfig("alexnet_whitened", width=0.125)), 32)
+    stages = {stage.name: stage for stage in path.stages}
+    names = [stage.name for stage in path.stages]
+    assert names[-4:] == ["pool3", "global max-pool", "flatten", "fc1"]
+    assert stages["global max-pool"].shape == (32, 1, 1)
+    assert stages["global max-pool"].detail == "keeps each map's strongest value: one per channel"
+    assert stages["flatten"].shape == (32,)
+    assert stages["fc1"].detail == "32 numbers in, 10 out"
+    assert path.sides == [32, 31, 15, 7, 3, 1]
+    assert path.summary.endswith("px, then 32 numbers into the fully connected layer")
+
+
+def test_only_the_whitened_first_layer_is_computed_rather_than_learned():
+    assert not first_filters_learned(build_model(ModelConfig("alexnet_whitened")))
+    assert first_filters_learned(build_model(ModelConfig("alexnet")))
+    assert first_filters_learned(build_model(ModelConfig("alexnet_cifar")))
 
 
 def test_map_picture_scales_to_its_peak_or_a_given_one():

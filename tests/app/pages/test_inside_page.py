@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
-from app_helpers import button, go_to, open_page, texts
+from app_helpers import button, go_to, open_page, texts, tiny_run_config
 from PIL import Image
 
 from app import nav
@@ -18,6 +19,8 @@ from app.views.inside import TOP_IMAGES
 from lab import runs
 from lab.checkpoint import load_model
 from lab.data import load_dataset
+from lab.fit import fit
+from lab.launch import prepare_run
 from lab.lenses.attribution import METHODS
 from lab.lenses.inside import channel_activations, look_inside
 from lab.predict import open_image
@@ -202,3 +205,33 @@ def test_without_runs_the_page_says_how_to_make_one(with_data, empty_runs):
     at = open_page(nav.INSIDE)
     assert not at.exception
     assert f"No runs in `{empty_runs}` yet" in texts(at)
+
+
+@pytest.fixture
+def whitened_runs(tiny_folder, tmp_path, monkeypatch) -> Path:
+    """A runs folder with one short alexnet_whitened run, whose conv1 is the frozen whitening."""
+    runs_dir = tmp_path / "runs"
+    config = tiny_run_config(tiny_folder, epochs=1).with_overrides(
+        model={"name": "alexnet_whitened", "dropout": 0.0}
+    )
+    fit(prepare_run(config, runs_dir, name="whitened"))
+    monkeypatch.setenv(runs.RUNS_ENV, str(runs_dir))
+    return runs_dir
+
+
+def test_a_whitened_network_is_shown_with_its_global_pool_and_its_computed_filters(
+    with_data, whitened_runs
+):
+    at = open_page(nav.INSIDE)
+    assert not at.exception, at.exception[0].message
+    (table,) = at.table
+    shown = table.value
+    assert list(shown.index)[-3:] == ["global max-pool", "flatten", "fc1"]
+    assert shown.loc["global max-pool", "size after it"] == "32 x 1 x 1"
+    assert shown.loc["flatten", "size after it"] == "32"
+    assert shown.loc["fc1", "what it does"] == "32 numbers in, 3 out"  # the tiny folder's classes
+    assert "then 32 numbers into the fully connected layer" in texts(at)
+    page = texts(at)
+    assert "These filters were not learned" in page
+    assert "computed from the 2x2 patches of the training images" in page
+    assert "the pattern it learned" not in page
