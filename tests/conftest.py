@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic image folder, an isolated cache, and the real data."""
+"""Shared fixtures: a tiny synthetic image folder, an isolated cache, the real data, and the
+kind of host the suite runs as."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from PIL import Image
 from lab.config import DATA_ENV
 
 TINY_CLASSES = ("circle", "square", "stripes")
+
+# CI's hosts differ: some run bf16 natively (AVX512-BF16), where "auto" precision is bf16, and
+# others are fp32-only. CIFAR_LAB_TEST_HOST=bf16 or fp32 runs the suite as on that kind of host
+# (in this process: "auto" resolves as it would there; bf16 autocast itself runs on any x86
+# CPU), so one machine checks both paths. Unset, the host is what it is.
+HOST_ENV = "CIFAR_LAB_TEST_HOST"
+HOST_KINDS = ("bf16", "fp32")
 
 
 def _draw(kind: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -40,6 +48,20 @@ def make_image_folder(root: Path, train_per_class: int = 24, test_per_class: int
             for i in range(count):
                 Image.fromarray(_draw(label, rng)).save(folder / f"{i:04d}.png")
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def host_kind():
+    """The kind of host the session runs as: see ``HOST_ENV``."""
+    kind = os.environ.get(HOST_ENV, "")
+    if not kind:
+        yield None
+        return
+    if kind not in HOST_KINDS:
+        raise pytest.UsageError(f"{HOST_ENV}={kind!r}: use one of {', '.join(HOST_KINDS)}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lab.device.cpu_has_fast_bf16", lambda: kind == "bf16")
+        yield kind
 
 
 @pytest.fixture(autouse=True, scope="session")

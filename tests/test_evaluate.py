@@ -17,6 +17,8 @@ from lab.fit import fit
 from lab.launch import prepare_run
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.precision
+
 
 def hand_made() -> Evaluation:
     probabilities = np.array(

@@ -57,6 +57,7 @@ def test_any_size_and_mode_becomes_the_input_size(loaded):
     assert len(prediction.labels) == 3  # top-k is capped at the number of classes
 
 
+@pytest.mark.precision
 @pytest.mark.parametrize("trained_in", ["fp32", "bf16"])
 def test_predictions_use_the_runs_own_precision_unless_asked(loaded, tiny_folder, trained_in):
     run = replace(loaded, config=loaded.config.with_overrides(train={"precision": trained_in}))

@@ -123,6 +123,7 @@ def test_limit_sweeps_a_stratified_subset(checkpoint):
         robustness_sweep(loaded, test, "blur")
 
 
+@pytest.mark.precision
 @pytest.mark.parametrize("trained_in", ["fp32", "bf16"])
 def test_the_sweep_runs_in_the_runs_own_precision_unless_asked(checkpoint, trained_in):
     loaded, test = checkpoint
