@@ -6,7 +6,9 @@ Every job gets its own run folder (``lab.runs.create_run_dir``). At most ``max_r
 train at once (default one on a CPU, whose cores they would otherwise fight over); the others
 wait in a queue whose position the snapshot reports. A running job that nobody has polled for
 ``idle_pause_s`` seconds (its browser tab was closed) is paused, so it stops holding the CPU, and
-can be resumed later. A job stopped by the user resumes from its ``last.pt``. A sweep
+can be resumed later. A job stopped by the user resumes from its ``last.pt``. A job's owner (the
+browser that started it) alone may pause, resume or stop it; the name its student gave is
+shown to the others and, once it trains, recorded in its folder (``lab.runs.write_owner``). A sweep
 (``submit_sweep``) is one job that trains the runs of a ``lab.sweep`` folder in turn: it is
 paused, resumed and stopped as a whole.
 
@@ -129,7 +131,8 @@ class JobSnapshot:
     run_dir: Path
     state: str
     config: RunConfig
-    owner: str | None
+    owner: str | None  # the key of whoever may control it: never shown to anyone
+    owner_name: str | None  # the name its student gave, shown to everyone
     epoch: int  # the epoch being trained (or the last one completed)
     epochs: int
     batch: int
@@ -186,6 +189,7 @@ class _Job:
     run_dir: Path
     config: RunConfig
     owner: str | None
+    owner_name: str | None = None
     control: TrainControl = field(default_factory=TrainControl)
     # Whether the next training continues from last.pt: as prepared at first (a run folder
     # without a usable last.pt starts again), then whether the job's own training wrote one.
@@ -276,17 +280,27 @@ class JobManager:
         name: str | None = None,
         dataset: Dataset | None = None,
         owner: str | None = None,
+        owner_name: str | None = None,
     ) -> str:
         """Check a new run and queue it in a fresh folder of ``runs_dir``; returns the job id.
+        ``owner`` is the key of whoever may control it, ``owner_name`` the name to show.
 
         ``lab.launch.prepare_run`` checks every setting against the data (``dataset`` saves
         loading it again) before the folder is made, so a refused run raises here and leaves
         nothing behind.
         """
         prepared = prepare_run(config, Path(runs_dir), name=name, dataset=dataset)
-        return self._add(_Job(self._new_id(), prepared, prepared.run_dir, prepared.config, owner))
+        job = _Job(self._new_id(), prepared, prepared.run_dir, prepared.config, owner)
+        return self._add(job, owner_name)
 
-    def submit_sweep(self, sweep_dir: Path, *, dataset: Dataset, owner: str | None = None) -> str:
+    def submit_sweep(
+        self,
+        sweep_dir: Path,
+        *,
+        dataset: Dataset,
+        owner: str | None = None,
+        owner_name: str | None = None,
+    ) -> str:
         """Queue a sweep folder made by ``lab.sweep.create_sweep`` (or one stopped or
         interrupted before) as one job that trains its runs in turn (``lab.sweep.run_sweep``)
         on ``dataset``; returns the job id."""
@@ -296,12 +310,18 @@ class JobManager:
         job = _Job(self._new_id(), None, sweep_dir, next(iter(configs.values())), owner)
         job.sweep = SweepProgress(planned["grid"], tuple(configs), ())
         job.dataset, job.sweep_configs = dataset, configs
-        return self._add(job)
+        return self._add(job, owner_name)
 
     def resume_run(
-        self, run_dir: Path, *, dataset: Dataset | None = None, owner: str | None = None
+        self,
+        run_dir: Path,
+        *,
+        dataset: Dataset | None = None,
+        owner: str | None = None,
+        owner_name: str | None = None,
     ) -> str:
-        """Queue the continuation of an unfinished run folder (``lab.launch.prepare_resume``)."""
+        """Queue the continuation of an unfinished run folder (``lab.launch.prepare_resume``);
+        its folder keeps the name of the student who first trained it."""
         run_dir = Path(run_dir)
         with self._lock:
             for job in self._jobs.values():
@@ -315,7 +335,7 @@ class JobManager:
         if prepared.resume:
             job.history = list(runs.read_history(run_dir).to_dict("records"))
             job.epoch = len(job.history)
-        return self._add(job)
+        return self._add(job, owner_name)
 
     def pause(self, job_id: str, *, by: str | None = None) -> None:
         """Pause a running job between two batches; its slot goes to the next queued job.
@@ -406,7 +426,8 @@ class JobManager:
     def _new_id(self) -> str:
         return f"job-{next(self._ids)}"
 
-    def _add(self, job: _Job) -> str:
+    def _add(self, job: _Job, owner_name: str | None) -> str:
+        job.owner_name = runs.owner_name(owner_name or "") or None
         with self._lock:
             job.last_watched = self._clock()
             self._jobs[job.job_id] = job
@@ -496,6 +517,8 @@ class JobManager:
         error: str | None = "the training thread ended unexpectedly"
         metrics: dict | None = None
         try:
+            if job.owner_name and not (job.run_dir / runs.OWNER).exists():
+                runs.write_owner(job.run_dir, job.owner_name)
             if job.sweep is not None:
                 outcome, reason = self._run_sweep(job)
                 metrics = None
@@ -597,6 +620,7 @@ class JobManager:
             state=job.state,
             config=job.config,
             owner=job.owner,
+            owner_name=job.owner_name,
             epoch=job.epoch,
             epochs=job.config.train.epochs,
             batch=job.batch,

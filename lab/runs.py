@@ -1,4 +1,5 @@
-"""Run folders: ``runs/<name>/`` with best.pt, last.pt, config.json, history.csv, metrics.json.
+"""Run folders: ``runs/<name>/`` with best.pt, last.pt, config.json, history.csv, metrics.json
+and owner.json.
 
 Names are sanitised (letters, digits, ``-``, ``_``, ``.``; no separators, no ``..``) and every
 run gets a folder of its own, created atomically, so two runs never share one and a run can
@@ -29,6 +30,8 @@ LAST = "last.pt"
 CONFIG = "config.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+# Who started the run, by the name they gave the lab (for the class board): {"name": ...}.
+OWNER = "owner.json"
 RUNS_ENV = "CIFAR_LAB_RUNS"
 
 
@@ -60,7 +63,7 @@ MAX_NAME = 64
 EVALUATION = "evaluation.pt"
 # A subfolder of analysis caches (lab.lenses), each file rebuilt when missing.
 LENSES = "lenses"
-RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK, EVALUATION})
+RUN_FILES = frozenset({BEST, LAST, CONFIG, HISTORY, METRICS, LOCK, EVALUATION, OWNER})
 # The weights a sweep keeps for a smaller patience (lab.sweep): best-p3.pt, best-epoch7.pt.
 SWEEP_CHECKPOINT = re.compile(r"best-(?:p|epoch)\d+\.pt")
 TEMP_FILE = re.compile(
@@ -332,6 +335,42 @@ def read_config(run_dir: Path) -> dict:
         except ConfigError as error:
             raise LabError(f"{CONFIG} is invalid: {error}") from error
     return values
+
+
+MAX_OWNER_NAME = 40
+
+
+def owner_name(text: str) -> str:
+    """A student's name as the lab records and shows it to others: letters, digits, spaces and
+    ``.'-`` only (nothing a page could read as markup), runs of spaces as one, at most 40
+    characters; "" when nothing usable is left."""
+    kept = re.sub(r"[^\w\s.'-]|_", "", text)
+    return " ".join(kept.split())[:MAX_OWNER_NAME].strip()
+
+
+def write_owner(run_dir: Path, name: str) -> None:
+    """Record in ``owner.json`` who started the run, by ``name`` as ``owner_name`` keeps it."""
+    kept = owner_name(name)
+    if not kept:
+        raise ConfigError(f"the name {name!r} has no usable characters: use letters and digits")
+    atomic_write_text(json.dumps({"name": kept}), Path(run_dir) / OWNER)
+
+
+def read_owner(run_dir: Path) -> str | None:
+    """The name ``owner.json`` records (None for a run without one, as the command line's);
+    a ``LabError`` when it is damaged."""
+    name = _read_json_object(run_dir, OWNER).get("name")
+    if name is not None and (not isinstance(name, str) or not name or owner_name(name) != name):
+        raise LabError(f"{OWNER}: name is {name!r}, not a name the lab records")
+    return name
+
+
+def checkpoint_to_show(run_dir: Path) -> Path:
+    """The checkpoint of a run that its views, evaluation and classification read unless told
+    otherwise: best.pt (the best epoch's weights) when it has one, else last.pt, which a run
+    killed before its first checkpoint does not have yet."""
+    best = Path(run_dir) / BEST
+    return best if best.is_file() else Path(run_dir) / LAST
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,19 @@ def test_only_the_owner_controls_a_job_and_others_may_watch(manager, tiny_folder
     assert manager.snapshot(job_id).state == jobs.PAUSED
 
 
+def test_a_job_records_its_students_name_in_the_run_folder_once_it_trains(
+    manager, tiny_folder, tmp_path
+):
+    student = {"owner": "browser-key-a", "owner_name": "Ada"}
+    first = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path, name="ada", **student)
+    never = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path, name="never", **student)
+    assert manager.snapshot(first).owner_name == manager.snapshot(never).owner_name == "Ada"
+    manager.stop(never, by="browser-key-a")  # cancelled before it trained: it leaves no folder
+    assert not (tmp_path / "never").exists()
+    assert manager.wait(first, 60) == jobs.FINISHED
+    assert runs.read_owner(tmp_path / "ada") == "Ada"
+
+
 def test_a_queued_job_stopped_before_it_trained_leaves_nothing(manager, tiny_folder, tmp_path):
     first = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
     second = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path, name="never")

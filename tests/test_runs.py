@@ -122,6 +122,24 @@ def test_listing_and_resolving(tmp_path):
         runs.resolve_checkpoint("missing", tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("present", "shown"),
+    [
+        ((), "last.pt"),  # none yet: last.pt is the first a run writes
+        (("last.pt",), "last.pt"),
+        (("best.pt",), "best.pt"),
+        (("best.pt", "last.pt"), "best.pt"),
+    ],
+)
+def test_the_checkpoint_a_run_shows_is_best_else_last(tmp_path, present, shown):
+    run = runs.create_run_dir(tmp_path, "run")
+    for name in present:
+        (run / name).write_bytes(b"x")
+    assert runs.checkpoint_to_show(run) == run / shown
+    checkpoint = runs.inspect_run(run).checkpoint
+    assert checkpoint == (run / shown if present else None)
+
+
 def test_history_round_trip(tmp_path):
     rows = [{"epoch": 1, "train_loss": 1.5, "val_acc": None}]
     runs.write_history(tmp_path, rows)
@@ -293,3 +311,42 @@ def test_links_and_foreign_folders_are_not_listed(tmp_path):
     (runs_dir / "photos").mkdir()
     (runs_dir / "photos" / "cat.jpg").write_bytes(b"x")
     assert runs.list_runs(runs_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "recorded"),
+    [
+        ("Ada Lovelace", "Ada Lovelace"),
+        ("  Ada \t\n Lovelace ", "Ada Lovelace"),
+        ("Zoë O'Brien-Smith", "Zoë O'Brien-Smith"),
+        ("**Ada** [x](http://a.b) :red[y] <b>_z_</b>", "Ada xhttpa.b redy bzb"),
+        ("x" * 100, "x" * runs.MAX_OWNER_NAME),
+        ("!!!", ""),
+    ],
+)
+def test_a_students_name_keeps_only_plain_characters(typed, recorded):
+    assert runs.owner_name(typed) == recorded
+
+
+def test_the_owner_file_records_the_name_and_is_deleted_with_the_run(tmp_path):
+    run_dir = runs.create_run_dir(tmp_path, "owned")
+    assert runs.read_owner(run_dir) is None
+    runs.write_config(run_dir, cpu_fast_config())
+    runs.write_owner(run_dir, " Ada  Lovelace ")
+    assert json.loads((run_dir / runs.OWNER).read_text()) == {"name": "Ada Lovelace"}
+    assert runs.read_owner(run_dir) == "Ada Lovelace"
+    runs.delete_run(run_dir, tmp_path)
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("text", ['{"name": 7}', '{"name": "<b>"}', '["Ada"]', "{"])
+def test_a_damaged_owner_file_is_named(tmp_path, text):
+    (tmp_path / runs.OWNER).write_text(text)
+    with pytest.raises(LabError, match=runs.OWNER):
+        runs.read_owner(tmp_path)
+
+
+def test_a_name_with_nothing_usable_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="no usable characters"):
+        runs.write_owner(tmp_path, "***")
+    assert not (tmp_path / runs.OWNER).exists()
