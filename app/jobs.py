@@ -1,11 +1,13 @@
 """The training job this tab follows, as the sidebar and the Train page show it: its current
-snapshot, its state in words and its one-line status, and whose it is."""
+snapshot, its state in words and its one-line status, and whose it is; and the server's other
+jobs."""
 
 from __future__ import annotations
 
 from app.cache import job_manager
 from app.state import job
 from lab import jobs
+from lab.board import NO_NAME
 from lab.jobs import JobSnapshot
 
 STATE_LABELS = {
@@ -53,6 +55,25 @@ def others_active(snap: JobSnapshot | None) -> list[JobSnapshot]:
     ]
 
 
+def classmates() -> list[JobSnapshot]:
+    """The jobs the Train page lists above this tab's own, newest first: every other active
+    job on the server, and the one this browser opened read-only, ended or not (until it is
+    closed). Read without marking them as watched: only their own tabs keep them going."""
+    own, opened = job.job_id(), job.viewing()
+    return [
+        other
+        for other in job_manager().jobs()
+        if other.job_id != own and (other.active or other.job_id == opened)
+    ]
+
+
+def owner_label(snap: JobSnapshot) -> str:
+    """Whose job it is, as the page says it: "you", or the name its student gave."""
+    if snap.owner == job.owner():
+        return "you"
+    return snap.owner_name or NO_NAME
+
+
 def format_metric(name: str, value: float | None) -> str:
     if value is None:
         return "-"
@@ -62,7 +83,7 @@ def format_metric(name: str, value: float | None) -> str:
 def status_line(snap: JobSnapshot) -> str:
     """One line for the sidebar: state, epoch, best value, and whose job it is."""
     label = f"{STATE_ICONS[snap.state]} **{STATE_LABELS[snap.state]}** `{snap.run_name}`"
-    if not snap.owned_by(job.session_id()):
+    if not snap.owned_by(job.owner()):
         label += "  \n(watching: started in another browser session)"
     if snap.state == jobs.QUEUED and snap.queue_position:
         return f"{label}  \nposition {snap.queue_position} in the queue"

@@ -23,9 +23,10 @@ DATASET = Page("Dataset", ":material/photo_library:", "app/pages/dataset.py")
 AUGMENTATIONS = Page("Augmentations", ":material/auto_fix_high:", "app/pages/augmentations.py")
 TRAIN = Page("Train", ":material/model_training:", "app/pages/train.py")
 CHECKPOINTS = Page("Checkpoints", ":material/leaderboard:", "app/pages/checkpoints.py")
+CLASS_BOARD = Page("Class board", ":material/groups:", "app/pages/class_board.py")
 CLASSIFY = Page("Classify", ":material/image_search:", "app/pages/classify.py")
 INSIDE = Page("Inside the network", ":material/neurology:", "app/pages/inside.py")
-PAGES = (DATASET, AUGMENTATIONS, TRAIN, CHECKPOINTS, CLASSIFY, INSIDE)
+PAGES = (DATASET, AUGMENTATIONS, TRAIN, CHECKPOINTS, CLASS_BOARD, CLASSIFY, INSIDE)
 
 
 def navigation() -> StreamlitPage:

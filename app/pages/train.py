@@ -1,4 +1,5 @@
-"""Train: a preset and its settings, one run or a sweep of several learning rates and patience
+"""Train: the other runs on this server at the top (each opens read-only with its live charts),
+then a preset and its settings, one run or a sweep of several learning rates and patience
 values, Start/Pause/Resume/Stop, and the job's live charts.
 
 Two expanders read the chosen network (layer table) and run a learning-rate range test.
@@ -17,8 +18,22 @@ from app.views.train import buttons, form, live, sweep_plan, tools
 
 # Seconds between two redraws of the live view while a job is active.
 POLL_S = 1.5
+# Seconds between two looks for other runs while there is none.
+LOOK_S = 5.0
 
 st.title("Train", anchor=False)
+listed = bool(jobs.classmates())
+
+
+@st.fragment(run_every=POLL_S if listed else LOOK_S)
+def classmates() -> None:
+    others = jobs.classmates()
+    if bool(others) != listed:
+        st.rerun()  # the first one came or the last one went: poll at the pace that fits
+    live.render_classmates(others)
+
+
+classmates()
 dataset = require_dataset("train a model")
 if dataset is None:
     st.stop()

@@ -204,7 +204,9 @@ def resume(run: RunInfo) -> None:
     store = data_store()
     dataset = store.load(data) if store.has(data) else None
     try:
-        job_id = job_manager().resume_run(run.path, dataset=dataset, owner=job.session_id())
+        job_id = job_manager().resume_run(
+            run.path, dataset=dataset, owner=job.owner(), owner_name=job.owner_name()
+        )
     except LabError as error:
         checkpoints.set_message("error", str(error))
         return

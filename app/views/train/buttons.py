@@ -24,7 +24,7 @@ def render(keys: Sequence[str], snap: JobSnapshot | None, startable: bool) -> No
     """Start, Pause, Resume and Stop, each enabled when it applies to this tab's job: only the
     session that started a job may pause, resume or stop it."""
     active = snap is not None and snap.active
-    mine = snap is None or snap.owned_by(job.session_id())
+    mine = snap is None or snap.owned_by(job.owner())
     why_not = None if mine else ANOTHER_SESSION
     # A row that wraps rather than cuts a label when the window is narrow.
     row = st.container(horizontal=True)
@@ -68,18 +68,19 @@ def start(keys: Sequence[str]) -> None:
     manager."""
     train_state.set_start_error(None)
     data = source.data_source()
-    manager, owner = job_manager(), job.session_id()
+    manager = job_manager()
+    who = {"owner": job.owner(), "owner_name": job.owner_name()}
     try:
         config, grid = train_state.planned(keys, data)
         dataset = data_store().load(data)
         name = train_state.run_name()
         if grid is None:
-            job_id = manager.submit(
-                config, source.runs_dir(), name=name, dataset=dataset, owner=owner
-            )
+            job_id = manager.submit(config, source.runs_dir(), name=name, dataset=dataset, **who)
         else:
-            sweep_dir = sweep.create_sweep(config, grid, source.runs_dir(), name=name, owner=owner)
-            job_id = manager.submit_sweep(sweep_dir, dataset=dataset, owner=owner)
+            sweep_dir = sweep.create_sweep(
+                config, grid, source.runs_dir(), name=name, owner=job.owner_name()
+            )
+            job_id = manager.submit_sweep(sweep_dir, dataset=dataset, **who)
     except LabError as error:
         train_state.set_start_error(error)
         return
@@ -91,15 +92,15 @@ def start(keys: Sequence[str]) -> None:
 
 
 def pause() -> None:
-    job_manager().pause(job.job_id(), by=job.session_id())
+    job_manager().pause(job.job_id(), by=job.owner())
 
 
 def resume() -> None:
-    job_manager().resume(job.job_id(), by=job.session_id())
+    job_manager().resume(job.job_id(), by=job.owner())
 
 
 def stop() -> None:
-    job_manager().stop(job.job_id(), by=job.session_id())
+    job_manager().stop(job.job_id(), by=job.owner())
 
 
 def no_job() -> None:

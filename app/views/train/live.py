@@ -1,5 +1,6 @@
 """A job's live view on the Train page (its progress, key numbers, charts, epoch table and a
-sweep's results so far) and, once it has ended, its outcome."""
+sweep's results so far) and, once it has ended, its outcome; and the other runs on the server,
+each named with its student, any of which opens here read-only in the same live view."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from app import charts, nav
 from app.glossary import TERMS
-from app.jobs import ANOTHER_SESSION, STATE_LABELS, format_metric
+from app.jobs import ANOTHER_SESSION, STATE_LABELS, format_metric, owner_label
 from app.state import checkpoints, job
 from app.views.train import format_duration
 from lab import jobs, sweep
@@ -71,7 +72,7 @@ def render(snap: JobSnapshot) -> None:
     """Progress, whose job it is, why it is paused, key numbers, the three charts, the epoch
     table and a sweep's results so far."""
     st.progress(snap.progress, text=progress_text(snap))
-    mine = snap.owned_by(job.session_id())
+    mine = snap.owned_by(job.owner())
     if not mine:
         st.info(f"`{snap.run_name}` was {ANOTHER_SESSION}", icon=":material/visibility:")
     if snap.reason and snap.state == jobs.PAUSED:
@@ -222,9 +223,7 @@ def render_outcome(snap: JobSnapshot) -> None:
 
 
 def stopped_by(snap: JobSnapshot) -> str:
-    return (
-        "You stopped" if snap.owned_by(job.session_id()) else "The session that started it stopped"
-    )
+    return "You stopped" if snap.owned_by(job.owner()) else "The session that started it stopped"
 
 
 def render_sweep_outcome(snap: JobSnapshot) -> None:
@@ -249,3 +248,43 @@ def render_sweep_outcome(snap: JobSnapshot) -> None:
         )
     else:
         st.success(f"Sweep `{name}` {snap.reason}.{found}", icon=":material/check_circle:")
+
+
+def classmate_line(snap: JobSnapshot) -> str:
+    """One line about another run on the server: whose, which, its state, its epoch and how
+    far it has come."""
+    parts = [f"**{owner_label(snap)}**", f"`{snap.run_name}`", STATE_LABELS[snap.state]]
+    if snap.sweep:
+        parts.append(sweep_step(snap.sweep).removesuffix(" · "))
+    if snap.state != jobs.QUEUED:
+        parts.append(f"epoch {snap.epoch} of {snap.epochs}, {snap.progress:.0%} done")
+    if snap.best_value is not None:
+        parts.append(f"best {snap.monitor} {format_metric(snap.monitor, snap.best_value)}")
+    return " · ".join(parts)
+
+
+def render_classmates(others: list[JobSnapshot]) -> None:
+    """The other runs on the server, each with its student, state, epoch and progress and a
+    button that opens it here, read-only, in the live view (only its owner controls it). Their
+    progress is words, not bars: the first bar of the page stays this tab's own run's."""
+    if not others:
+        return
+    opened = job.viewing()
+    with st.container(border=True):
+        st.markdown(f"**Other runs on this server** ({len(others)})")
+        for other in others:
+            is_open = other.job_id == opened
+            words, action = st.columns([8, 1], vertical_alignment="center")
+            words.markdown(classmate_line(other))
+            action.button(
+                "Close" if is_open else "Open",
+                key=f"classmate-{other.job_id}",
+                icon=":material/visibility_off:" if is_open else ":material/visibility:",
+                on_click=job.view,
+                args=(None if is_open else other.job_id,),
+                help="Its live charts here, read-only: only the browser that started it can "
+                "pause, resume or stop it.",
+            )
+        shown = next((other for other in others if other.job_id == opened), None)
+        if shown is not None:
+            render(shown)

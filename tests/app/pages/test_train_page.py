@@ -205,7 +205,7 @@ def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, e
     owner.text_input(key=FORM.key("name")).input("owned").run()
     button(owner, "Start").click().run()
 
-    watcher = open_page(nav.TRAIN)  # another tab, with settings of its own
+    watcher = open_page(nav.TRAIN)  # another browser, with settings of its own
     watcher.slider(key=FORM.key("epochs")).set_value(7)
     watcher.text_input(key=FORM.key("name")).input("mine").run()
     next(b for b in watcher.button if b.label.startswith("Watch owned")).click().run()
@@ -215,7 +215,7 @@ def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, e
     assert epochs.help == SETTINGS["epochs"].describe(control=True)  # kept while locked
 
     button(owner, "Stop").click().run()
-    poll_until(watcher, lambda at: "You stopped run" in texts(at))
+    poll_until(watcher, lambda at: "The session that started it stopped run" in texts(at))
     epochs = watcher.slider(key=FORM.key("epochs"))
     name = watcher.text_input(key=FORM.key("name"))
     assert (epochs.value, name.value) == (7, "mine") and not epochs.disabled
