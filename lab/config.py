@@ -369,6 +369,8 @@ class ModelConfig:
         low=0.0,
         high=1.0,
         high_open=True,
+        # Below 1, which switches every unit off; 0.9 is a stop of the slider's 0.05 steps.
+        control_max=0.9,
     )
 
     def __post_init__(self) -> None:

@@ -15,7 +15,9 @@ from lab.config import (
     SECTIONS,
     SETTINGS,
     RunConfig,
+    Setting,
     TrainConfig,
+    declaration,
     setting,
     speed_key,
     validate,
@@ -241,3 +243,37 @@ def test_a_speed_setting_missing_from_an_older_run_or_not_for_its_model_has_its_
     older = {**stored, "train": {k: v for k, v in stored["train"].items() if k != "pipeline"}}
     assert speed_key(older) == speed_key(stored)
     assert ("width", 1.0) in speed_key({**stored, "model": {"name": "alexnet", "width": 0.5}})
+
+
+def every_declared_setting() -> list[Setting]:
+    """The declaration of every field of every section, user-facing or not."""
+    return [
+        declaration(section, item.name) for section, cls in SECTIONS.items() for item in fields(cls)
+    ]
+
+
+def section_with(declared: Setting, value: object) -> object:
+    """The section of ``declared`` built with ``value``, for a model the setting applies to."""
+    applies = declared.section == "model" and declared.spec.applies_to
+    model = {"name": declared.spec.applies_to[0]} if applies else {}
+    return SECTIONS[declared.section](**model, **{declared.name: value})
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [d for d in every_declared_setting() if d.control_range() is not None],
+    ids=lambda declared: f"{declared.section}.{declared.name}",
+)
+def test_every_control_offers_only_values_the_validation_accepts(declared):
+    """A control's range lies within the valid range, and its ends are accepted: a dropout
+    slider up to 1.0 offered a value the declaration refuses."""
+    spec = declared.spec
+    low, high = declared.control_range()
+    if spec.low is not None and not declared.optional:  # an optional number's 0 stands for none
+        assert low > spec.low if spec.low_open else low >= spec.low
+    if spec.high is not None:
+        assert high is not None and (high < spec.high if spec.high_open else high <= spec.high)
+    ends = [high] if declared.optional else [low, high]
+    for value in [*ends, *spec.options]:
+        if value is not None and not (declared.optional and value == 0):
+            section_with(declared, value)  # raises ConfigError for a refused value
