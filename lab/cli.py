@@ -32,6 +32,9 @@ from lab.predict import open_image, predict_images
 from lab.presets import PRESET_NAMES, preset_config
 from lab.train import BatchEvent, EndEvent, EpochEvent
 
+# The preset that train and sweep start from when --preset is not given.
+DEFAULT_PRESET = "cpu-fast"
+
 
 def _add_data(
     parser: argparse.ArgumentParser, default: str = "$CIFAR_LAB_DATA, else cifar10"
@@ -95,6 +98,18 @@ def _given_settings(args: argparse.Namespace) -> dict:
     return {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
 
 
+def _given_options(args: argparse.Namespace) -> dict:
+    """Every run option given as a flag: the settings, ``data`` and ``preset``."""
+    named = {"data": args.data, "preset": args.preset}
+    return {**_given_settings(args), **{k: v for k, v in named.items() if v is not None}}
+
+
+def _config(args: argparse.Namespace, settings: dict) -> RunConfig:
+    """The run the flags describe: the preset (by default ``DEFAULT_PRESET``), the data and
+    ``settings``."""
+    return preset_config(args.preset or DEFAULT_PRESET, args.data).with_settings(settings)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
     # Under torchrun this joins the process group; rank 0 alone creates the run folder and prints.
@@ -124,7 +139,7 @@ def _restartable(args: argparse.Namespace, runs_dir: Path, error: CheckpointErro
 def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
     progress = _progress_printer("decoding images")
     # The run the command line describes: a new one, or a resumed one that left nothing to resume.
-    config = preset_config(args.preset, args.data).with_settings(_given_settings(args))
+    config = _config(args, _given_settings(args))
     if args.restart and not args.resume:
         raise LabError("--restart goes with --resume --name NAME of the run to start over")
     if args.resume:
@@ -132,16 +147,13 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
             raise LabError("--resume needs --name NAME of the run to continue")
         run_dir = runs.existing_run_dir(runs_dir, args.name)
         prepared = prepare_resume(
-            run_dir, start=config, restart=args.restart, progress=progress, context=context
+            run_dir,
+            start=config,
+            given=_given_options(args),
+            restart=args.restart,
+            progress=progress,
+            context=context,
         )
-        own = prepared.config.settings()
-        changed = sorted(k for k, v in _given_settings(args).items() if own[k] != v)
-        if changed:
-            raise LabError(
-                f"--resume continues run {args.name} with its own settings, and "
-                + ", ".join(f"--{k.replace('_', '-')} {own[k]}" for k in changed)
-                + " differ from what was given: leave them out, or start a new run"
-            )
     else:
         prepared = prepare_run(config, runs_dir, name=args.name, progress=progress, context=context)
     config, run_dir = prepared.config, prepared.run_dir
@@ -220,17 +232,16 @@ class _EpochPrinter:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir) if args.runs_dir else runs.default_runs_dir()
-    given = _given_settings(args)
     if args.resume:
-        if not args.name or given:
+        if not args.name or _given_options(args):
             raise LabError(
-                "--resume needs --name NAME of the sweep, and no settings: it goes on "
-                "with the sweep's own grid"
+                "--resume needs --name NAME of the sweep, and no settings, data or preset: it "
+                "goes on with the sweep's own grid"
             )
         sweep_dir = runs.existing_run_dir(runs_dir, args.name)
     else:
-        single, grid = sweep.split_settings(given)
-        config = preset_config(args.preset, args.data).with_settings(single)
+        single, grid = sweep.split_settings(_given_settings(args))
+        config = _config(args, single)
         sweep_dir = sweep.create_sweep(config, grid, runs_dir, name=args.name)
     plan = sweep.read_sweep(sweep_dir)
     print(f"sweep {sweep_dir}: {sweep.describe(plan)}", file=sys.stderr)
@@ -390,7 +401,11 @@ def _add_run_options(parser: argparse.ArgumentParser, listed: tuple[str, ...] = 
     """What starts a run: data, preset, every setting (those in ``listed`` as lists), the
     device and the runs folder."""
     _add_data(parser)
-    parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu-fast")
+    parser.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        help=f"the recipe to start from (default: {DEFAULT_PRESET})",
+    )
     for declared in SETTINGS.values():
         _add_setting(parser, declared, listed=declared.key in listed)
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")

@@ -12,6 +12,7 @@ gets a ``PreparedRun``'s config, splits and folder.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -117,10 +118,37 @@ def check_saved_config(run_dir: Path, trained: RunConfig) -> None:
         )
 
 
+def resume_differences(own: RunConfig, given: Mapping[str, object]) -> list[str]:
+    """What of ``given`` (options given with a resume, by name: a setting's key, ``data`` or
+    ``preset``) is not the run's ``own``, as "--epochs 5 (its own 2)", by name; data sources
+    count as equal when they resolve to the same folder."""
+    values = {**own.settings(), "data": own.data.source, "preset": own.preset}
+    found = []
+    for key in sorted(given):
+        theirs, mine = given[key], values[key]
+        if key == "data":
+            theirs, mine = resolve_source(str(theirs)), resolve_source(mine)
+        if theirs != mine:
+            found.append(f"--{key.replace('_', '-')} {theirs} (its own {mine})")
+    return found
+
+
+def _check_given(run_dir: Path, own: RunConfig, given: Mapping[str, object]) -> None:
+    """Refuse options given with a resume that are not the run's own: a resumed run continues
+    with the settings it trained with (its optimizer, schedule and split were made for them)."""
+    differ = resume_differences(own, given)
+    if differ:
+        raise LabError(
+            f"--resume continues run {run_dir.name} with the settings it trained with, and "
+            f"{', '.join(differ)} differ: leave them out, or start a new run"
+        )
+
+
 def prepare_resume(
     run_dir: Path,
     *,
     start: RunConfig | None = None,
+    given: Mapping[str, object] | None = None,
     restart: bool = False,
     dataset: Dataset | None = None,
     progress: Progress | None = None,
@@ -135,7 +163,9 @@ def prepare_resume(
     starts again from epoch 1 with the config in its ``config.json``, and the notice says so;
     ``restart`` does that whatever its ``last.pt`` holds. A folder no run started in
     (``lab.runs.unstarted``: missing, or left empty by a kill) starts afresh in that folder
-    with ``start`` and says so; without ``start`` there is nothing to resume.
+    with ``start`` and says so; without ``start`` there is nothing to resume. Options
+    ``given`` with the resume (``resume_differences``) that are not the run's own are refused
+    before any data is loaded.
     """
     run_dir = Path(run_dir)
     check_free(run_dir)  # at once, before any data is loaded
@@ -143,6 +173,7 @@ def prepare_resume(
     if last.exists() and not restart:
         state = read_resume_state(last)
         check_saved_config(run_dir, state.config)
+        _check_given(run_dir, state.config, given or {})
         config, splits = _splits(state.config, dataset, progress)
         return PreparedRun(config, splits, run_dir, resume=True, ended=state.outcome)
     if not saved.is_file():
@@ -173,6 +204,7 @@ def prepare_resume(
         config = RunConfig.from_dict(runs.read_config(run_dir))
     except LabError as error:
         raise LabError(f"cannot resume {run_dir.name}: {error}") from error
+    _check_given(run_dir, config, given or {})
     config, splits = _splits(config, dataset, progress)
     name = run_dir.name
     if restart:

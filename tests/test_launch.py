@@ -11,7 +11,7 @@ import pytest
 from lab import runs
 from lab.errors import CheckpointError, ConfigError, LabError
 from lab.fit import fit
-from lab.launch import prepare_resume, prepare_run, resolve_source
+from lab.launch import prepare_resume, prepare_run, resolve_source, resume_differences
 from tests.conftest import tiny_config
 
 
@@ -96,6 +96,33 @@ def test_an_unusable_last_checkpoint_is_refused_unless_a_restart_is_asked_for(
 def test_a_restart_continues_with_the_config_json_not_the_command_line(tiny_run, tmp_path):
     again = prepare_resume(tiny_run, restart=True, start=tiny_config(tmp_path, epochs=9))
     assert not again.resume and again.config.train.epochs == 2
+
+
+OWN = tiny_config("/data/tiny", epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({}, []),
+        ({"epochs": 2, "batch_size": 16, "preset": "cpu-fast", "data": "/data/tiny"}, []),
+        ({"data": "/data/../data/tiny/"}, []),
+        ({"epochs": 5}, ["--epochs 5 (its own 2)"]),
+        ({"data": "/data/other"}, ["--data /data/other (its own /data/tiny)"]),
+        ({"preset": "cpu-5min"}, ["--preset cpu-5min (its own cpu-fast)"]),
+        (
+            {"lr": 0.5, "batch_size": 16, "data": "/data/other"},
+            ["--data /data/other (its own /data/tiny)", "--lr 0.5 (its own 0.003)"],
+        ),
+    ],
+)
+def test_a_resume_refuses_what_differs_from_the_runs_own(given, refused):
+    assert resume_differences(OWN, given) == refused
+
+
+def test_prepare_resume_refuses_it(tiny_run):
+    with pytest.raises(LabError, match=r"--epochs 9 \(its own 2\) differ: leave them out"):
+        prepare_resume(tiny_run, given={"epochs": 9})
 
 
 def test_a_finished_run_is_read_back_with_how_it_ended(tiny_run, tmp_path):

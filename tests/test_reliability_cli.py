@@ -156,6 +156,40 @@ def test_resume_refuses_a_config_json_edited_after_the_run_started(finished_run,
     assert read_checkpoint(finished_run / runs.LAST)["config"]["train"]["epochs"] == 1
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--data", "OTHER"], "--data {other} (its own {own})"),
+        (["--epochs", "5"], "--epochs 5 (its own 1)"),
+        (["--preset", "cpu-5min"], "--preset cpu-5min (its own cpu-fast)"),
+        (["--lr", "0.5", "--data", "OTHER"], "--data {other} (its own {own}), --lr 0.5 (its own"),
+    ],
+)
+def test_resume_refuses_run_options_other_than_the_runs_own(
+    finished_run, tiny_folder, tmp_path, capsys, flags, named
+):
+    capsys.readouterr()
+    other = make_image_folder(tmp_path / "other", train_per_class=2, test_per_class=1)
+    flags = [str(other) if flag == "OTHER" else flag for flag in flags]
+    before = {path.name: path.read_bytes() for path in finished_run.iterdir()}
+    argv = ["train", "--resume", "--name", "done", "--runs-dir", str(finished_run.parent)]
+    assert cli.main([*argv, *flags]) == 2
+    line = one_error_line(capsys)
+    assert "--resume continues run done with the settings it trained with" in line
+    assert named.format(other=other.resolve(), own=tiny_folder.resolve()) in line
+    assert {path.name: path.read_bytes() for path in finished_run.iterdir()} == before
+
+
+def test_resume_accepts_the_runs_own_options_however_written(
+    finished_run, tiny_folder, capsys, monkeypatch
+):
+    monkeypatch.chdir(tiny_folder.parent)
+    argv = ["train", "--resume", "--name", "done", "--runs-dir", str(finished_run.parent)]
+    own = ["--data", tiny_folder.name, "--preset", "cpu-fast", "--epochs", "1", "--width", "0.125"]
+    assert cli.main([*argv, *own]) == 0
+    assert "completed 1/1 epochs" in capsys.readouterr().out
+
+
 def test_a_missing_config_json_is_written_again_from_last_pt(finished_run, capsys):
     saved = json.loads((finished_run / runs.CONFIG).read_text())
     (finished_run / runs.CONFIG).unlink()
