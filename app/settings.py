@@ -11,6 +11,7 @@ the valid one; a setting added to ``lab.config`` needs no edit here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -44,10 +45,6 @@ def config_value(setting: Setting, shown: Any) -> Any:
     if shown == 0 and setting.optional and _is_number(setting):
         return None
     return shown
-
-
-def _format(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _slider_step(low: float, top: float) -> float:
@@ -84,7 +81,8 @@ def control(
         return container.selectbox(options=spec.choices, **common)
     if spec.options:
         options = sorted({*spec.options, value})
-        return container.select_slider(options=options, format_func=_format, **common)
+        words = functools.partial(setting.in_words, unit=False)
+        return container.select_slider(options=options, format_func=words, **common)
     if not _is_number(setting):
         return container.text_input(**common)
     low, top = setting.control_range()

@@ -4,8 +4,9 @@ Every setting is a dataclass field with a ``Spec`` in its metadata: a label, pla
 a unit, its valid range or choices, the range or values a control offers, the models it applies
 to and whether it changes training speed. That one declaration validates the configs
 (``validate``), builds the CLI's flags (``lab.cli``) and the app's controls with their help
-(``app.settings``), keys the runs that can time one another (``speed_key``), and applies user
-choices to a config (``RunConfig.with_settings``), so adding a setting is one field here plus
+(``app.settings``), the words a value is shown in (``Setting.in_words``), keys the runs that
+can time one another (``speed_key``), and applies user choices to a config
+(``RunConfig.with_settings``), so adding a setting is one field here plus
 its test.
 
 This module imports nothing of the engine: the data loader, the models, the training loop, the
@@ -99,6 +100,9 @@ class Spec:
     # The transform a value of 0 (or None) switches off, by name: the label of its switch on
     # the Augmentations page ("Horizontal flip" for the flip probability).
     transform: str = ""
+    # How a value of 0 (or None) reads wherever a value is shown, for a setting that it
+    # switches off ("off", "all" images): "0 px" is no size. Empty: the number itself.
+    off: str = ""
     # Whether it changes how many images per second training takes on one machine: runs time
     # one another (a sweep's estimate) only when they agree on every such setting.
     speed: bool = False
@@ -201,6 +205,7 @@ class DataConfig:
         "decide when to stop. They are never trained on. 0 = none, as in the notebook.",
         low=0.0,
         high=0.5,
+        off="none",
         # Steps of 0.05, and 0.02 and 0.04 for small validation splits (the SGD presets hold
         # back 0.04: 2,000 of CIFAR-10's 50,000 training images).
         options=tuple(sorted({round(0.05 * i, 2) for i in range(11)} | {0.02, 0.04})),
@@ -212,6 +217,7 @@ class DataConfig:
         "empty (or 0 in the app) = all of them.",
         unit="images",
         low=1,
+        off="all",
     )
     # Seed of the stratified subset and validation split; set with the run's seed.
     seed: int = setting(0, label="Data seed", help="", low=0, high=MAX_SEED, user=False)
@@ -234,6 +240,7 @@ class AugmentConfig:
         None,
         label="Resize",
         transform="Resize",
+        off="off",
         help="Side in pixels the images are scaled to before the network sees them. The "
         "notebook's AlexNet needs 227; the choice of model sets it.",
         unit="px",
@@ -247,6 +254,7 @@ class AugmentConfig:
         0.5,
         label="Flip probability",
         transform="Horizontal flip",
+        off="off",
         help="Chance that an image is mirrored left to right (the notebook's 0.5).",
         low=0.0,
         high=1.0,
@@ -255,6 +263,7 @@ class AugmentConfig:
         0.0,
         label="Rotation",
         transform="Rotation",
+        off="off",
         help="Largest random rotation either way (the notebook's 15).",
         unit="degrees",
         low=0.0,
@@ -272,6 +281,7 @@ class AugmentConfig:
         0,
         label="Shift",
         transform="Translation (pad and crop)",
+        off="off",
         help="Largest random shift in pixels: the image is padded this much and cropped back "
         "(4 is the usual choice for 32 px CIFAR images).",
         unit="px",
@@ -283,6 +293,7 @@ class AugmentConfig:
         0.0,
         label="Brightness",
         transform="Brightness jitter",
+        off="off",
         help="Random brightness change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -291,6 +302,7 @@ class AugmentConfig:
         0.0,
         label="Contrast",
         transform="Contrast jitter",
+        off="off",
         help="Random contrast change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -299,6 +311,7 @@ class AugmentConfig:
         0.0,
         label="Saturation",
         transform="Saturation jitter",
+        off="off",
         help="Random colour-strength change, up to this fraction either way.",
         low=0.0,
         high=1.0,
@@ -307,6 +320,7 @@ class AugmentConfig:
         0.0,
         label="Erase probability",
         transform="Random erasing",
+        off="off",
         help="Chance that a random rectangle of the image is blanked out (random erasing), "
         "so the network cannot rely on one small part.",
         low=0.0,
@@ -456,6 +470,7 @@ class TrainConfig:
         low=0,
         high=1024,
         options=PROGRESSIVE_SIZES,
+        off="off",
         applies_to=("alexnet_cifar", "alexnet_whitened"),
         speed=True,
     )
@@ -605,6 +620,16 @@ class Setting:
         if all(option > 0 for option in options) and value > 0:
             return min(options, key=lambda option: abs(math.log(option / value)))
         return min(options, key=lambda option: abs(option - value))
+
+    def in_words(self, value: Any, unit: bool = True) -> str:
+        """``value`` in words, wherever one is shown (a control's stops, a sweep's plan): the
+        declared word for the 0 (or None) that switches the setting off ("off"), else the
+        value with its unit ("16 px"), or without it for a control's stop."""
+        spec = self.spec
+        if spec.off and (value is None or (value == 0 and not isinstance(value, bool))):
+            return spec.off
+        text = _fmt(value)
+        return f"{text} {spec.unit}" if unit and spec.unit else text
 
     def control_range(self) -> tuple[float, float | None] | None:
         """The lowest and highest value the app's control of a number offers: its first and

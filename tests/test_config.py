@@ -277,3 +277,40 @@ def test_every_control_offers_only_values_the_validation_accepts(declared):
     for value in [*ends, *spec.options]:
         if value is not None and not (declared.optional and value == 0):
             section_with(declared, value)  # raises ConfigError for a refused value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("progressive_from", 0, "off"),
+        ("progressive_from", 16, "16 px"),
+        ("subset", None, "all"),
+        ("subset", 500, "500 images"),
+        ("val_fraction", 0.0, "none"),
+        ("val_fraction", 0.04, "0.04"),
+        ("hflip_p", 0.0, "off"),
+        ("lr", 0.75, "0.75"),
+        ("epochs", 3, "3 epochs"),
+        ("patience", 0, "0 epochs"),  # 0 is a patience, not none
+        ("model", "alexnet", "alexnet"),
+    ],
+)
+def test_a_value_is_shown_in_its_declared_words(key, value, words):
+    assert SETTINGS[key].in_words(value) == words
+
+
+def test_a_control_stop_is_shown_without_its_unit():
+    assert SETTINGS["progressive_from"].in_words(16, unit=False) == "16"
+    assert SETTINGS["progressive_from"].in_words(0, unit=False) == "off"
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [d for d in every_declared_setting() if d.spec.transform or d.optional],
+    ids=lambda declared: f"{declared.section}.{declared.name}",
+)
+def test_every_setting_that_0_or_none_switches_off_declares_its_word(declared):
+    """A transform's 0 (or None) switches it off, and an optional number's None is none of it
+    (all the images): each says so in words, not as "0 px"."""
+    assert declared.spec.off
+    assert declared.in_words(None if declared.optional else 0) == declared.spec.off

@@ -77,6 +77,12 @@ def test_the_declaration_decides_the_control(controls, key, kind, stops):
         assert (control.min, control.max) == stops
 
 
+def test_a_stop_that_switches_a_setting_off_reads_off(controls):
+    progressive = keyed_widget(controls, "all_progressive_from")
+    assert list(progressive.options[:2]) == ["off", "12"]  # not "0", which is no size
+    assert keyed_widget(controls, "all_val_fraction").options[0] == "none"
+
+
 def test_a_newly_declared_setting_gets_its_control(controls):
     slider = controls.slider(key="all_warmup")
     assert (slider.label, slider.min, slider.max, slider.value) == ("Warm-up", 0, 5, 2)
@@ -99,8 +105,10 @@ def test_every_control_shows_the_declared_label_range_and_help(controls, setting
         return
     if setting.kind not in ("int", "float"):
         return
-    if type(control).__name__ == "SelectSlider":  # its first and last stop
-        low, high = float(control.options[0]), float(control.options[-1])
+    if type(control).__name__ == "SelectSlider":  # its stops, in the declared words
+        stops = sorted(spec.options)
+        assert list(control.options) == [setting.in_words(stop, unit=False) for stop in stops]
+        low, high = min(spec.options), max(spec.options)
     else:
         low, high = control.min, control.max
     assert (low, high) == setting.control_range()

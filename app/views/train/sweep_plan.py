@@ -36,16 +36,15 @@ def measured_speed(runs_dir: str, key: tuple) -> float | None:
 
 def speed_settings(config: RunConfig) -> str:
     """The settings training speed depends on, in words: "model alexnet_cifar, width 0.5,
-    batch size 64, ..." (those that apply to the model and are set)."""
+    batch size 64 images, progressive resizing off, ..." (those that apply to the model and
+    are set), each in its declared words."""
     values = dict(speed_key(config.to_dict()))
     parts = []
     for declared in SPEED_SETTINGS:
         value = values[declared.key]
         if not declared.applies_to(config.model.name) or value is None:
             continue
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
-        unit = f" {declared.spec.unit}" if declared.spec.unit else ""
-        parts.append(f"{declared.spec.label.lower()} {shown}{unit}")
+        parts.append(f"{declared.spec.label.lower()} {declared.in_words(value)}")
     return ", ".join(parts)
 
 

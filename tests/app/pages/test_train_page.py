@@ -482,6 +482,14 @@ def test_a_sweep_is_not_timed_by_runs_that_trained_on_smaller_images(with_data, 
     assert "images/s (measured here)" in plan
 
 
+def test_a_sweep_plan_shows_a_setting_switched_off_in_its_declared_words(with_data, empty_runs):
+    at = tiny_sweep(epochs=3, lrs="1e-3, 2e-3")
+    at.select_slider(key=FORM.key("progressive_from")).set_value(0).run()
+    plan = sweep_plan(at)
+    assert "progressive resizing off" in plan, plan
+    assert "0 px" not in plan
+
+
 def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_runs):
     at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3")
     assert not at.exception
