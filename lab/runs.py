@@ -149,10 +149,10 @@ def create_run_dir(
         candidate = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
         try:
             candidate.mkdir()  # atomic: fails if another run took the name first
+            made = True
         except FileExistsError:
             made = False
         except OSError as error:
-            made = True
             raise LabError(
                 f"cannot write in the runs folder {runs_dir} ({error.strerror}): choose another"
             ) from error
@@ -230,10 +230,10 @@ def delete_run(run_dir: Path, runs_dir: Path) -> None:
 
 def remove_empty_run_dir(run_dir: Path) -> None:
     """Remove a run folder that holds nothing yet (a run cancelled before it started)."""
+    let_go(run_dir)
     with contextlib.suppress(OSError):  # not empty, or gone already: leave it
         Path(run_dir).rmdir()
 
-    let_go(run_dir)
 
 def existing_run_dir(runs_dir: Path, name: str) -> Path:
     """The folder of run ``name`` in ``runs_dir``; refused if it is a link leading outside."""
@@ -383,7 +383,7 @@ class RunInfo:
     metrics: dict  # {} before the run ends, or when metrics.json is damaged
     epochs: int
     modified: float
-    # best.pt, else last.pt; None for a run killed before its first checkpoint (its resume
+    # ``checkpoint_to_show``; None for a run killed before its first checkpoint (its resume
     # starts it again from epoch 1).
     checkpoint: Path | None = None
     # Why some file of the run cannot be read, when one cannot; the rest of the run still shows.
@@ -421,7 +421,7 @@ def inspect_run(path: Path) -> RunInfo:
 
     config, metrics = read(read_config, {}), read(read_metrics, {})
     history = read(read_history, pd.DataFrame())
-    checkpoint = next((path / name for name in (BEST, LAST) if (path / name).is_file()), None)
+    shown = checkpoint_to_show(path)
     return RunInfo(
         name=path.name,
         path=path,
@@ -429,7 +429,7 @@ def inspect_run(path: Path) -> RunInfo:
         metrics=metrics,
         epochs=len(history),
         modified=_modified(path),
-        checkpoint=checkpoint,
+        checkpoint=shown if shown.is_file() else None,
         damaged="; ".join(problems) or None,
     )
 
@@ -459,9 +459,9 @@ def resolve_checkpoint(run_or_path: str | os.PathLike, runs_dir: Path | None = N
         if candidate.is_file():
             return candidate
         if candidate.is_dir():
-            for name in (BEST, LAST):
-                if (candidate / name).is_file():
-                    return candidate / name
+            shown = checkpoint_to_show(candidate)
+            if shown.is_file():
+                return shown
             raise LabError(f"run folder {candidate} holds no {BEST} or {LAST} yet")
     raise LabError(
         f"no checkpoint or run named {str(run_or_path)!r}: give a .pt/.pth file, a run folder, "
