@@ -11,9 +11,8 @@ from lab.runs import RunInfo
 
 
 def checkpoint_file(run: RunInfo) -> Path:
-    """best.pt when the run has one, else last.pt."""
-    best = run.path / runs.BEST
-    return best if best.exists() else run.path / runs.LAST
+    """best.pt when the run has one, else last.pt (``lab.runs.checkpoint_to_show``)."""
+    return runs.checkpoint_to_show(run.path)
 
 
 def best_run(found: list[RunInfo]) -> str | None:

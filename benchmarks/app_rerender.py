@@ -6,11 +6,11 @@ without the browser) on the data named by CIFAR_LAB_DATA and the runs in CIFAR_L
 prints one line per interaction with the median of a few repeats. The first line (the cold
 load) includes reading the decoded data set from the lab's disk cache.
 
-For the Checkpoints page (issue 12's goal: a finished cpu-fast run's evaluation first rendered
+For the Checkpoints page (the goal: a finished cpu-fast run's evaluation first rendered
 in at most 2 s, re-rendered in at most 0.5 s) each tab is timed twice: its first render, with
 Streamlit's caches emptied (the run's kept evaluation read from its file), and the median of
-its re-renders. The map's t-SNE is also timed computed afresh, without its file cache (issue
-11's goal: at most 15 s). Usage:
+its re-renders. The map's t-SNE is also timed computed afresh, without its file cache (the goal:
+at most 15 s). Usage:
 
     CIFAR_LAB_DATA=/data/cifar10-jpeg CIFAR_LAB_RUNS=/tmp/runs \\
         .venv/bin/python benchmarks/app_rerender.py --run bench

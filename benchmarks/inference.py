@@ -21,31 +21,28 @@ import torch
 from _common import machine
 from PIL import Image
 
-from lab.checkpoint import load_model
+from lab.checkpoint import load_model, training_payload
 from lab.config import ModelConfig
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, ImageSet, Splits
+from lab.early_stopping import EarlyStopping
+from lab.io import atomic_save
 from lab.models import build_model
+from lab.optim import make_optimizer
 from lab.predict import open_image, predict_images
 from lab.presets import preset_config
 
 
 def bare_checkpoint(folder: Path, preset: str) -> Path:
-    """A checkpoint in the lab's format with random weights (latency needs no training)."""
-    from lab.checkpoint import CHECKPOINT_KIND, FORMAT_VERSION
-
+    """A checkpoint in the lab's format with random weights (latency needs no training),
+    written as a run writes its own (``lab.checkpoint.training_payload``, ``lab.io``)."""
     config = preset_config(preset, "cifar10")
     model = build_model(config.model)
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "kind": CHECKPOINT_KIND,
-        "config": config.to_dict(),
-        "classes": [f"class{i}" for i in range(10)],
-        "mean": [0.49, 0.48, 0.45],
-        "std": [0.25, 0.24, 0.26],
-        "model": model.state_dict(),
-    }
-    path = folder / f"{preset}.pt"
-    torch.save(payload, path)
-    return path
+    empty = ImageSet(torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0).long())
+    splits = Splits(CIFAR10_CLASSES, empty, None, empty, CIFAR10_MEAN, CIFAR10_STD)
+    optimizer = make_optimizer(model, config.train, torch.device("cpu"))
+    stopper = EarlyStopping(config.train.patience, config.train.monitor_mode)
+    payload = training_payload(config, splits, model, optimizer, None, stopper, [], 0.0, None, None)
+    return atomic_save(payload, folder / f"{preset}.pt")
 
 
 def main() -> None:

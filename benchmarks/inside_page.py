@@ -6,7 +6,7 @@ click, until the inside view is on screen (the image, its path and its feature m
 map loaded) and until the whole page is (Grad-CAM too). Then a layer-slider move,
 the ranking of 2,000 test images for "what a channel responds to" the first time, and the
 other three attribution methods.
-Goal (issue 11): the inside view at most 1 s per image. With ``--screenshots DIR`` it saves the
+Goal: the inside view at most 1 s per image. With ``--screenshots DIR`` it saves the
 whole page at 1280 and 1400 px wide.
 
     export CIFAR_LAB_DATA=../shared/data/cifar10-jpeg

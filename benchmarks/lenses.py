@@ -1,7 +1,7 @@
 """The lenses on a finished run: the inside view per image, the attributions per image, and the
 embedding map and channel ranking the first time (nothing cached) and from the cache.
 
-Goals (issue 11, on a cpu-fast run): the inside view at most 1 s per image; the embedding map
+Goals (on a cpu-fast run): the inside view at most 1 s per image; the embedding map
 at most 15 s the first time (t-SNE on 2,000 points) and at most 1 s from the cache. The run's
 ``lenses/`` cache folder is removed first, so "first" means first.
 

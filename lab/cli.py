@@ -169,14 +169,7 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
         )
     printer = _EpochPrinter(config.train.monitor)
     try:
-        result = fit(
-            config,
-            run_dir,
-            splits=prepared.splits,
-            resume=prepared.resume,
-            callbacks=(printer,),
-            device=device,
-        )
+        result = fit(prepared, callbacks=(printer,), device=device)
     finally:
         printer.close()
     failed = 1 if result.outcome is Outcome.DIVERGED else 0

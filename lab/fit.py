@@ -439,7 +439,7 @@ def decide(state: TrainState) -> tuple[bool, Outcome | None, str]:
 def cut_short(stats: EpochStats, epoch: int, stopper: EarlyStopping) -> tuple[Outcome, str]:
     """The outcome of an epoch that did not finish: a user's stop, or a diverged loss."""
     if stats.stopped:
-        return Outcome.STOPPED, "stopped by the user"
+        return Outcome.STOPPED, Outcome.STOPPED.label
     kept = f"; best.pt (epoch {stopper.best_epoch}) is kept" if stopper.best_epoch else ""
     return Outcome.DIVERGED, (
         f"diverged: loss became {stats.loss:.4g} in epoch {epoch}{kept}. "

@@ -462,7 +462,7 @@ class JobManager:
             self._mark_inactive(job)
             job.state = STOPPING
         else:
-            job.state, job.outcome, job.reason = STOPPED, Outcome.STOPPED, "stopped by the user"
+            job.state, job.outcome, job.reason = STOPPED, Outcome.STOPPED, Outcome.STOPPED.label
             if self._never_trained(job):
                 # It never started: it leaves no folder behind and nothing to resume.
                 if job.sweep is not None:
@@ -569,7 +569,7 @@ class JobManager:
             on_result=on_result,
         )
         if ended["state"] == sweep.STOPPED:
-            return Outcome.STOPPED, "stopped by the user"
+            return Outcome.STOPPED, Outcome.STOPPED.label
         return Outcome.FINISHED, f"finished: {sweep.describe(ended)}"
 
     def _on_event(self, job: _Job, event: object) -> None:

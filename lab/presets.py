@@ -111,10 +111,11 @@ WHITENED_WEIGHT_DECAY = 1.3e-3
 def cpu_5min_config(source: str | None = None) -> RunConfig:
     """The notebook's 83% on two CPU cores in minutes (``_whitened_config``): half width
     (about 59 MFLOP per image at 32 px), six epochs of 48,000 images in batches of 512, on
-    images growing from 16 px in the first epoch to 32 px in the last (progressive resizing).
-    Nesterov SGD peaks at 1.0 (0.75 ended 0.1-0.4 point lower). On the AVX2 host (fp32) its 3
-    seeds reached 83.5-83.7% in 6.4-6.7 minutes on a slow evening (the same steps took 5.7-6.4
-    in the afternoon), where four full-size epochs at three-quarter width took 11.3-11.7."""
+    images growing from 16 px in the first epoch to 32 px in the last (progressive resizing:
+    the early epochs learn the coarse features as well from small images, at a fraction of the
+    cost, so more epochs fit in the minutes). Nesterov SGD peaks at 1.0, the best of the peak
+    rates measured. Its times and accuracies are in benchmarks/RESULTS.md ("The figures behind
+    cpu-5min and cpu-1min")."""
     return _whitened_config(
         source,
         preset="cpu-5min",
@@ -129,9 +130,10 @@ def cpu_5min_config(source: str | None = None) -> RunConfig:
 def cpu_1min_config(source: str | None = None) -> RunConfig:
     """A whole run in under a minute on two CPU cores, for sweeps (``_whitened_config``):
     eighth width, three epochs in batches of 256, on images of 16, 24 and 32 px (progressive
-    resizing: the first two epochs cost about what one full-size epoch does). On the AVX2 host
-    (fp32) that is 52-54 s and 67-68% test accuracy at a peak rate of 0.75 (0.375 gave 66%, 1.5
-    gave 64%); two full-size epochs took 43 s for 63%, and a quarter width 107 s for 70%."""
+    resizing: the first two epochs cost about what one full-size epoch does), so a grid of
+    rates or patience values takes minutes, not hours; it gives up accuracy for that. The peak
+    rate 0.75 is the best of those measured. Its times and accuracies are in
+    benchmarks/RESULTS.md ("The figures behind cpu-5min and cpu-1min")."""
     return _whitened_config(
         source,
         preset="cpu-1min",
