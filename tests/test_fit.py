@@ -87,7 +87,7 @@ def test_stop_request_is_honoured_between_batches(tiny_folder, tmp_path):
         tmp_path, config, "stopped", control=control, callbacks=(stop_on_second_batch,)
     )
     run_dir = result.run_dir
-    assert result.outcome is Outcome.STOPPED
+    assert result.outcome is Outcome.STOPPED and result.reason == Outcome.STOPPED.label
     assert len(result.history) == 1
     assert sum(isinstance(e, BatchEvent) and e.epoch == 2 for e in events) == 2
     assert read_checkpoint(run_dir / "last.pt")["outcome"] is None
@@ -99,15 +99,17 @@ def test_pause_blocks_training_until_resumed(tiny_folder, tmp_path):
     batches_while_paused = []
     events = []
 
-    def resume_later():
-        # Half a second is dozens of tiny batches: had the pause not held, more would be here.
-        batches_while_paused.append(sum(isinstance(e, BatchEvent) for e in events))
+    def resume_once_parked():
+        # The training thread says when it holds still between two batches: only then is
+        # the count of batches done the one a working pause keeps.
+        if control.parked.wait(timeout=60):
+            batches_while_paused.append(sum(isinstance(e, BatchEvent) for e in events))
         control.resume()
 
     def pause_once(event):
         if isinstance(event, BatchEvent) and event.batch == 1 and not batches_while_paused:
             control.pause()
-            threading.Timer(0.5, resume_later).start()
+            threading.Thread(target=resume_once_parked).start()
 
     config = tiny_config(tiny_folder, epochs=1)
     result, _ = run_fit(tmp_path, config, control=control, callbacks=(events.append, pause_once))

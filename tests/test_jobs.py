@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from lab.jobs import JobManager
 from lab.outcome import Outcome
 from lab.presets import preset_config
 from lab.sweep import create_sweep, read_sweep
+from tests.waiting import wait_until
 
 
 def tiny_config(source: Path, epochs: int, patience: int | None = None, batch_size: int = 16):
@@ -30,17 +30,6 @@ def tiny_config(source: Path, epochs: int, patience: int | None = None, batch_si
             "tta_flip": False,
         },
     )
-
-
-def wait_until(condition, timeout: float = 60.0, interval: float = 0.05):
-    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout} s")
 
 
 def training_thread_alive(job_id: str) -> bool:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from lab.io import SAVE_DELAY_ENV
 from lab.jobs import JobManager
 from lab.locks import LOCK, RunLock, holder
 from tests.conftest import tiny_config
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
@@ -164,11 +164,10 @@ def test_a_second_writer_is_refused_at_once_and_a_killed_ones_lock_taken_over(
     runs_dir = tmp_path / "runs"
     run_dir = runs_dir / "shared"
     first = cli_train(tiny_folder, runs_dir, tmp_path / "first.log")
-    deadline = time.monotonic() + 120
-    while holder(run_dir) is None or not (run_dir / runs.LAST).exists():
-        assert first.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
-        assert time.monotonic() < deadline, "the first run never started"
-        time.sleep(0.05)
+    wait_until(
+        lambda: holder(run_dir) is not None and (run_dir / runs.LAST).exists(),
+        timeout=120, what="the first run started", process=first, log=tmp_path / "first.log",
+    )  # fmt: skip
     assert holder(run_dir).pid == first.pid
 
     second = subprocess.run(

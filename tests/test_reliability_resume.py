@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from lab.jobs import JobManager
 from lab.launch import prepare_resume, prepare_run
 from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -217,11 +217,7 @@ def cli_train(data: Path, runs_dir: Path, log: Path, *extra: str) -> subprocess.
 
 
 def kill_when(run: subprocess.Popen, log: Path, condition) -> None:
-    deadline = time.monotonic() + 120
-    while not condition():
-        assert run.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, "timed out waiting for the run"
-        time.sleep(0.005)
+    wait_until(condition, timeout=120, interval=0.005, what="the moment", process=run, log=log)
     run.send_signal(signal.SIGKILL)
     assert run.wait(timeout=30) == -signal.SIGKILL
 

@@ -29,6 +29,7 @@ from lab.models import build_model
 from lab.outcome import Outcome
 from lab.train import BatchEvent, EpochEvent, TrainControl, train_one_epoch
 from tests.conftest import tiny_config
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,11 +73,10 @@ class CliRun:
             )
 
     def wait_until(self, condition, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.process.poll() is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "timed out waiting for the run"
-            time.sleep(0.01)
+        wait_until(
+            condition, timeout=timeout, interval=0.01, what="the run got there",
+            process=self.process, log=self.log,
+        )  # fmt: skip
 
     def training(self) -> bool:
         return "| monitor" in self.log.read_text()

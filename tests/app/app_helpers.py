@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.nav import Page
 from app.state.store import Store
 from lab.config import RunConfig
 from lab.presets import preset_config
+from tests.waiting import wait_until
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 
@@ -76,14 +75,17 @@ def chart_axes(at: AppTest) -> list[tuple[str, str]]:
 
 def poll_until(at: AppTest, condition, timeout: float = 60.0, interval: float = 0.2):
     """Rerun the page (as the live view's timer does) until ``condition(at)`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def rerun_and_check() -> bool:
         at.run()
         assert not at.exception, at.exception[0].message
-        if condition(at):
-            return at
-        time.sleep(interval)
-    pytest.fail(f"page condition not met within {timeout} s:\n{texts(at)}")
+        return bool(condition(at))
+
+    wait_until(
+        rerun_and_check, timeout=timeout, interval=interval, what="the page condition",
+        explain=lambda: texts(at),
+    )  # fmt: skip
+    return at
 
 
 def tiny_run_config(source: Path, epochs: int, lr: float = 3e-3) -> RunConfig:
