@@ -22,6 +22,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from lab.io import atomic_write
+
 # Read and hash stored files in blocks of this many bytes.
 CHUNK = 1 << 20
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -43,34 +45,15 @@ class UploadStore:
         path = self.folder / f"{digest}{suffix if suffix in CHECKPOINT_SUFFIXES else '.bin'}"
         if _sha256_of_regular_file(path) == digest:
             return path
-        fd, temp = _create_private(self.folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            # rename replaces whatever is at ``path`` (a planted link included), never its target
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        # The lab's one atomic writer: a 0600 temp file made with O_EXCL beside ``path`` (so
+        # nothing planted is written through), then a rename that replaces whatever is at
+        # ``path`` (a planted link included), never its target.
+        atomic_write(path, lambda handle: handle.write(data))
         return path
 
     def close(self) -> None:
         """Remove the folder and everything in it."""
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _create_private(folder: Path) -> tuple[int, Path]:
-    """A new file of mode 0600 under a random name: O_EXCL fails on anything already there,
-    a link included, so nothing planted is written through."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    while True:
-        path = folder / f".upload-{os.urandom(8).hex()}.part"
-        try:
-            return os.open(path, flags, 0o600), path
-        except FileExistsError:
-            continue
 
 
 def _sha256_of_regular_file(path: Path) -> str | None:
