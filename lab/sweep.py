@@ -56,6 +56,10 @@ from lab.train import Callback, EpochEvent, TrainControl
 
 SWEEP_FILE = "sweep.json"
 SWEEP_FORMAT = 1
+# The most runs one sweep trains. They train one after the other, so 64 are already about an
+# hour of cpu-1min runs, or a night of cpu-5min ones; a grid of thousands (a list typed with one
+# value too many per setting) would hold the machine for days.
+MAX_RUNS = 64
 # The settings a sweep takes several values of; patience is replayed, the others trained.
 SWEPT = ("lr", "patience", "batch_size", "epochs")
 TRAINED = ("lr", "batch_size", "epochs")
@@ -109,7 +113,8 @@ def create_sweep(
 ) -> Path:
     """Check every combination of ``grid`` (setting key -> values, keys of ``SWEPT``) on
     ``base``, then create the sweep's folder in ``runs_dir`` with its ``sweep.json``; returns
-    the folder. A refused value raises ``ConfigError`` before anything is written."""
+    the folder. A refused value, or a grid of more than ``MAX_RUNS`` runs, raises
+    ``ConfigError`` before anything is written."""
     values = _grid(base, grid)
     base = base.with_overrides(data={"source": resolve_source(base.data.source)})
     top = max(values["patience"])
@@ -132,6 +137,19 @@ def create_sweep(
         base.with_settings({"patience": patience})  # refuses a negative patience
     names = [entry["run"] for entry in planned]
     if len(set(names)) < len(names):
+def _check_size(values: Mapping[str, list]) -> None:
+    """Refuse a grid that trains more than ``MAX_RUNS`` runs, naming its size and the setting
+    with the most values."""
+    trained = math.prod(len(values[key]) for key in TRAINED)
+    if trained > MAX_RUNS:
+        sizes = " x ".join(f"{len(values[key])} {key}" for key in TRAINED)
+        raise ConfigError(
+            f"a sweep trains at most {MAX_RUNS} runs, one after the other; this grid trains "
+            f"{trained} runs ({sizes}): give fewer values",
+            max(TRAINED, key=lambda key: len(values[key])),
+        )
+
+
         raise ConfigError(f"learning rates that differ beyond 6 digits: {values['lr']}", "lr")
     sweep_dir = runs.create_run_dir(runs_dir, name, prefix="sweep")
     write_sweep(
@@ -144,6 +162,7 @@ def create_sweep(
             "state": PENDING,
             "grid": values,
             "monitor": base.train.monitor,
+    _check_size(values)
             "runs": planned,
             "results": [],
         },

@@ -190,6 +190,17 @@ def test_resume_accepts_the_runs_own_options_however_written(
     assert "completed 1/1 epochs" in capsys.readouterr().out
 
 
+def test_a_sweep_larger_than_the_cap_is_refused_before_anything_starts(
+    tiny_folder, tmp_path, capsys
+):
+    rates = ",".join(f"{i / 1e4:g}" for i in range(1, 1001))
+    argv = ["sweep", "--data", str(tiny_folder), "--lr", rates, "--batch-size", "16,32,64"]
+    assert cli.main([*argv, "--runs-dir", str(tmp_path / "runs")]) == 2
+    line = one_error_line(capsys)
+    assert "a sweep trains at most 64 runs" in line and "this grid trains 3000" in line
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_missing_config_json_is_written_again_from_last_pt(finished_run, capsys):
     saved = json.loads((finished_run / runs.CONFIG).read_text())
     (finished_run / runs.CONFIG).unlink()

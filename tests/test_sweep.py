@@ -17,6 +17,7 @@ from lab.fit import fit
 from lab.launch import prepare_run
 from lab.outcome import Outcome
 from lab.sweep import (
+    MAX_RUNS,
     create_sweep,
     describe,
     list_sweeps,
@@ -49,6 +50,36 @@ def test_a_grid_is_checked_before_anything_is_written(tiny_folder, tmp_path):
     with pytest.raises(ConfigError, match="not min_delta"):
         create_sweep(config, {"min_delta": [0.1]}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("grid", "runs"),
+    [
+        ({"lr": [i / 1e4 for i in range(1, 1001)], "batch_size": [16, 32, 64]}, 3000),
+        (
+            {
+                "lr": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3],
+                "batch_size": [16, 32, 64],
+                "epochs": [1, 2, 3, 4, 5],
+            },
+            75,
+        ),
+    ],
+)
+def test_a_grid_of_more_runs_than_the_cap_is_refused_before_anything_is_written(
+    tiny_folder, tmp_path, grid, runs
+):
+    with pytest.raises(ConfigError) as caught:
+        create_sweep(tiny_config(tiny_folder), grid, tmp_path)
+    assert f"this grid trains {runs} runs" in str(caught.value)
+    assert f"a sweep trains at most {MAX_RUNS}" in str(caught.value)
+    assert caught.value.setting == "lr" and list(tmp_path.iterdir()) == []
+
+
+def test_a_grid_of_the_cap_is_accepted(tiny_folder, tmp_path):
+    grid = {"lr": [i / 1e4 for i in range(1, MAX_RUNS // 2 + 1)], "batch_size": [16, 32]}
+    sweep_dir = create_sweep(tiny_config(tiny_folder), grid, tmp_path)
+    assert len(read_sweep(sweep_dir)["runs"]) == MAX_RUNS
 
 
 def test_list_sweeps_finds_the_folders_with_a_sweep_file(tiny_folder, tmp_path):
