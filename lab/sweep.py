@@ -103,6 +103,19 @@ def _grid(base: RunConfig, grid: Mapping[str, Iterable]) -> dict[str, list]:
     return {key: list(dict.fromkeys(grid.get(key) or [own[key]])) for key in SWEPT}
 
 
+def _check_size(values: Mapping[str, list]) -> None:
+    """Refuse a grid that trains more than ``MAX_RUNS`` runs, naming its size and the setting
+    with the most values."""
+    trained = math.prod(len(values[key]) for key in TRAINED)
+    if trained > MAX_RUNS:
+        sizes = " x ".join(f"{len(values[key])} {key}" for key in TRAINED)
+        raise ConfigError(
+            f"a sweep trains at most {MAX_RUNS} runs, one after the other; this grid trains "
+            f"{trained} runs ({sizes}): give fewer values",
+            max(TRAINED, key=lambda key: len(values[key])),
+        )
+
+
 def create_sweep(
     base: RunConfig,
     grid: Mapping[str, Iterable],
@@ -116,6 +129,7 @@ def create_sweep(
     the folder. A refused value, or a grid of more than ``MAX_RUNS`` runs, raises
     ``ConfigError`` before anything is written."""
     values = _grid(base, grid)
+    _check_size(values)
     base = base.with_overrides(data={"source": resolve_source(base.data.source)})
     top = max(values["patience"])
     planned = []
@@ -137,19 +151,6 @@ def create_sweep(
         base.with_settings({"patience": patience})  # refuses a negative patience
     names = [entry["run"] for entry in planned]
     if len(set(names)) < len(names):
-def _check_size(values: Mapping[str, list]) -> None:
-    """Refuse a grid that trains more than ``MAX_RUNS`` runs, naming its size and the setting
-    with the most values."""
-    trained = math.prod(len(values[key]) for key in TRAINED)
-    if trained > MAX_RUNS:
-        sizes = " x ".join(f"{len(values[key])} {key}" for key in TRAINED)
-        raise ConfigError(
-            f"a sweep trains at most {MAX_RUNS} runs, one after the other; this grid trains "
-            f"{trained} runs ({sizes}): give fewer values",
-            max(TRAINED, key=lambda key: len(values[key])),
-        )
-
-
         raise ConfigError(f"learning rates that differ beyond 6 digits: {values['lr']}", "lr")
     sweep_dir = runs.create_run_dir(runs_dir, name, prefix="sweep")
     write_sweep(
@@ -162,7 +163,6 @@ def _check_size(values: Mapping[str, list]) -> None:
             "state": PENDING,
             "grid": values,
             "monitor": base.train.monitor,
-    _check_size(values)
             "runs": planned,
             "results": [],
         },
