@@ -42,7 +42,7 @@ import torch
 
 from lab import runs
 from lab.checkpoint import load_model, read_checkpoint
-from lab.config import RunConfig
+from lab.config import SETTINGS, RunConfig
 from lab.data import Dataset, Progress, load_dataset
 from lab.device import pick_device
 from lab.early_stopping import replay
@@ -66,6 +66,8 @@ TRAINED = ("lr", "batch_size", "epochs")
 # What the app's sweep mode varies: several learning rates and patience values, on the batch
 # size and epochs of the form (a sweep there is a few short runs of one preset).
 APP_SWEPT = ("lr", "patience")
+# Where a sweep starts around a config's own value: half and twice it (``values_around``).
+AROUND = (0.5, 2.0)
 
 # States of a sweep and of each of its runs.
 PENDING = "pending"
@@ -89,16 +91,47 @@ def parse_values(text: str, kind: type) -> tuple:
         raise ConfigError(f"'{text}' is not a list of {kind.__name__} values") from error
 
 
+def format_values(values: Iterable) -> str:
+    """``(0.001, 0.002)`` as ``"0.001, 0.002"``: the text ``parse_values`` reads back."""
+    return ", ".join(f"{value:g}" if isinstance(value, float) else str(value) for value in values)
+
+
+def values_around(config: RunConfig, key: str) -> tuple:
+    """The values of the swept setting ``key`` that a sweep of ``config`` starts from: its own
+    value, and half and twice it (``AROUND``), each snapped to the nearest stop of the
+    setting's control (cpu-1min's learning rate 0.75 gives 0.375, 0.75, 1.5) or, for a whole
+    number without stops, rounded and at least one away from its own (patience 1 gives 0, 1,
+    2); within the control's range, stretched to hold the own value; sorted, repeats dropped."""
+    _check_swept([key])
+    declared, own = SETTINGS[key], config.settings()[key]
+    low, high = declared.control_range()
+    found = {own}
+    for factor in AROUND:
+        value = own * factor
+        if declared.spec.options:
+            value = declared.nearest_option(value)
+        elif declared.kind == "int":
+            value = min(round(value), own - 1) if factor < 1 else max(round(value), own + 1)
+        value = max(value, min(low, own))
+        found.add(value if high is None else min(value, max(high, own)))
+    return tuple(sorted(found))
+
+
 def run_name(lr: float, batch_size: int, epochs: int) -> str:
     return f"lr{lr:g}-bs{batch_size}-ep{epochs}"
+
+
+def _check_swept(keys: Iterable[str]) -> None:
+    """Refuse setting keys that a sweep does not vary, naming those it does."""
+    unknown = sorted(set(keys) - set(SWEPT))
+    if unknown:
+        raise ConfigError(f"a sweep varies {', '.join(SWEPT)}, not {', '.join(unknown)}")
 
 
 def _grid(base: RunConfig, grid: Mapping[str, Iterable]) -> dict[str, list]:
     """Every swept setting's values, in the order given, repeats dropped; a setting not given
     keeps the base config's value."""
-    unknown = sorted(set(grid) - set(SWEPT))
-    if unknown:
-        raise ConfigError(f"a sweep varies {', '.join(SWEPT)}, not {', '.join(unknown)}")
+    _check_swept(grid)
     own = base.settings()
     return {key: list(dict.fromkeys(grid.get(key) or [own[key]])) for key in SWEPT}
 

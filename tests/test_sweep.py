@@ -11,20 +11,25 @@ import torch
 
 from lab import runs
 from lab.checkpoint import read_checkpoint
+from lab.config import SETTINGS, RunConfig
 from lab.data import load_dataset
 from lab.errors import ConfigError
 from lab.fit import fit
 from lab.launch import prepare_run
 from lab.outcome import Outcome
+from lab.presets import PRESET_NAMES, preset_config
 from lab.sweep import (
     MAX_RUNS,
+    SWEPT,
     create_sweep,
     describe,
+    format_values,
     list_sweeps,
     parse_values,
     read_sweep,
     results_frame,
     run_sweep,
+    values_around,
 )
 from lab.train import EpochEvent, TrainControl
 from tests.conftest import tiny_config
@@ -39,6 +44,57 @@ def test_parse_values():
         parse_values("1,x", int)
     with pytest.raises(ConfigError, match="empty value"):
         parse_values("1,,2", int)
+
+
+@pytest.mark.parametrize("values", [(0.375, 0.75, 1.5), (1e-3, 2e-3), (2, 5, 10), (0,)])
+def test_values_are_written_as_they_are_read(values):
+    assert parse_values(format_values(values), type(values[0])) == values
+
+
+@pytest.mark.parametrize("key", SWEPT)
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_a_sweep_starts_from_values_around_the_presets_own(preset, key):
+    """Every swept setting of every preset: its own value and values either side of it, each
+    a stop of its control, within the control's range and accepted by the config."""
+    config = preset_config(preset, "/data")
+    declared, own = SETTINGS[key], config.settings()[key]
+    values = values_around(config, key)
+    assert own in values and len(values) > 1
+    assert list(values) == sorted(set(values))
+    low, high = declared.control_range()
+    for value in values:
+        assert low <= value <= high
+        assert value in declared.spec.options or not declared.spec.options
+        assert config.with_settings({key: value}).settings()[key] == value
+
+
+@pytest.mark.parametrize(
+    ("preset", "changed", "key", "values"),
+    [
+        ("cpu-1min", {}, "lr", (0.375, 0.75, 1.5)),  # half, its own and twice the preset's
+        ("notebook", {}, "lr", (5e-4, 1e-3, 2e-3)),
+        ("cpu-fast", {}, "lr", (1e-3, 2e-3, 5e-3)),  # 4e-3 is no stop: 5e-3 is the nearest
+        ("cpu-1min", {}, "patience", (2, 3, 6)),
+        ("notebook", {}, "patience", (2, 5, 10)),
+        ("cpu-fast", {"patience": 1}, "patience", (0, 1, 2)),  # a whole number either side
+        ("cpu-fast", {"patience": 0}, "patience", (0, 1)),  # none below 0
+        ("cpu-fast", {"patience": 30}, "patience", (15, 30)),  # none above the control's 30
+        ("cpu-5min", {}, "batch_size", (256, 512, 1024)),
+        ("cpu-5min", {"batch_size": 1024}, "batch_size", (512, 1024)),
+        ("cpu-1min", {}, "epochs", (2, 3, 6)),
+        ("cpu-fast", {"epochs": 1}, "epochs", (1, 2)),
+        ("cpu-fast", {"epochs": 120}, "epochs", (60, 120)),  # its own beyond the control
+        ("cpu-fast", {"lr": 0.0123}, "lr", (7e-3, 0.0123, 0.03)),  # its own need not be a stop
+    ],
+)
+def test_the_values_around_a_config(preset, changed, key, values):
+    config = preset_config(preset, "/data").with_settings(changed)
+    assert values_around(config, key) == pytest.approx(values)
+
+
+def test_only_a_swept_setting_has_values_around_it():
+    with pytest.raises(ConfigError, match="a sweep varies lr, patience, batch_size, epochs"):
+        values_around(RunConfig(), "width")
 
 
 def test_a_grid_is_checked_before_anything_is_written(tiny_folder, tmp_path):
