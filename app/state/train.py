@@ -19,7 +19,7 @@ from app.state.store import Store
 from lab.config import CIFAR10_SOURCE, SETTINGS, AugmentConfig, RunConfig
 from lab.errors import ConfigError, LabError
 from lab.presets import preset_config
-from lab.sweep import APP_SWEPT, parse_values
+from lab.sweep import APP_SWEPT, format_values, parse_values, values_around
 
 DEFAULT_PRESET = "cpu-fast"
 RUN, SWEEP = "run", "sweep"
@@ -33,6 +33,18 @@ def preset_values(preset: str) -> dict:
     return {key: control_value(SETTINGS[key], value) for key, value in settings.items()}
 
 
+def sweep_field(key: str) -> str:
+    """The field that holds the sweep mode's values of setting ``key``."""
+    return f"sweep_{key}"
+
+
+def sweep_offer(preset: str) -> dict[str, str]:
+    """The sweep mode's values for ``preset``, by field: for each setting of
+    ``lab.sweep.APP_SWEPT``, ``values_around`` the preset's own, as its box shows them."""
+    config = preset_config(preset, CIFAR10_SOURCE)
+    return {sweep_field(key): format_values(values_around(config, key)) for key in APP_SWEPT}
+
+
 FORM = Store(
     "train",
     lambda: {
@@ -41,9 +53,10 @@ FORM = Store(
         "mode": RUN,
         **preset_values(DEFAULT_PRESET),
         # The sweep mode's values of each setting of lab.sweep.APP_SWEPT, as typed:
-        # comma-separated.
-        "sweep_lr": "1e-3, 2e-3, 3e-3",
-        "sweep_patience": "2, 5",
+        # comma-separated; and what the boxes were last filled with, so that a value the user
+        # typed is told apart and kept when the preset changes.
+        **sweep_offer(DEFAULT_PRESET),
+        "sweep_offered": sweep_offer(DEFAULT_PRESET),
         "augment": None,
         "start_error": None,  # (the error, the form's values it was about)
         "lr_finder": None,  # (what it was run for, its result)
@@ -53,16 +66,21 @@ FORM = Store(
 
 
 def apply_preset() -> None:
-    """The preset box's callback: every setting to the chosen preset's value."""
+    """The preset box's callback: every setting to the chosen preset's value, and each sweep
+    box that still holds what it was filled with to the values around the preset's own (a
+    box the user typed in keeps its values)."""
     FORM.update(preset_values(FORM["preset"]))
+    offer, offered = sweep_offer(FORM["preset"]), FORM["sweep_offered"]
+    FORM.update({field: text for field, text in offer.items() if FORM[field] == offered[field]})
+    FORM.set("sweep_offered", offer)
 
 
 def use_sweep_preset() -> None:
-    """The sweep mode's offer: the one-minute preset, and learning rates around its own."""
+    """The sweep mode's offer: the one-minute preset, and every sweep box to the values
+    around its own, the ones the user typed in too (they were made for another preset)."""
     FORM.set("preset", SWEEP_PRESET)
+    FORM.update(FORM["sweep_offered"])
     apply_preset()
-    lr = preset_config(SWEEP_PRESET, CIFAR10_SOURCE).train.lr
-    FORM.set("sweep_lr", ", ".join(f"{lr * factor:g}" for factor in (2 / 3, 1, 4 / 3)))
 
 
 def run_config(keys: Sequence[str], source: str) -> RunConfig:
@@ -80,11 +98,6 @@ def run_config(keys: Sequence[str], source: str) -> RunConfig:
         if SETTINGS[key].applies_to(model)
     }
     return config.with_settings(chosen)
-
-
-def sweep_field(key: str) -> str:
-    """The field that holds the sweep mode's values of setting ``key``."""
-    return f"sweep_{key}"
 
 
 def sweep_grid(base: RunConfig) -> dict[str, tuple]:

@@ -21,7 +21,7 @@ from lab.data import Dataset
 from lab.errors import ConfigError, LabError
 from lab.jobs import JobSnapshot
 from lab.presets import PRESET_NAMES, PRESETS
-from lab.sweep import APP_SWEPT, TRAINED
+from lab.sweep import APP_SWEPT, TRAINED, format_values
 
 # The settings the Train page offers, in the form's order: keys of lab.config.SETTINGS. A
 # setting declared in lab.config appears on the page once it is named here.
@@ -86,10 +86,6 @@ def mode_choice(running: JobSnapshot | None) -> str:
     )
 
 
-def sweep_values(values: Sequence[float]) -> str:
-    return ", ".join(f"{value:g}" for value in values)
-
-
 def settings_form(
     keys: Sequence[str], mode: str, running: JobSnapshot | None, problem: LabError | None
 ):
@@ -121,7 +117,7 @@ def settings_form(
     for cell, key in zip(cells[2:], keys, strict=False):
         setting = SETTINGS[key]
         if mode == SWEEP and key in APP_SWEPT:
-            shown = sweep_values(running.sweep.grid[key]) if locked else STORED
+            shown = format_values(running.sweep.grid[key]) if locked else STORED
             cell.text_input(
                 f"{setting.spec.label} (several)",
                 help=f"{setting.describe()} {TRAINED_HELP if key in TRAINED else REPLAYED_HELP}",

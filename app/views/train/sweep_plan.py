@@ -74,6 +74,6 @@ def render(config: RunConfig, grid: dict, train_images: int, runs_dir: Path) -> 
             icon=":material/bolt:",
             on_click=train_state.use_sweep_preset,
             help=f"A sweep trains several runs: {train_state.SWEEP_PRESET} is "
-            f"{PRESETS[train_state.SWEEP_PRESET].description}. The learning rates to try are set "
-            "around its own.",
+            f"{PRESETS[train_state.SWEEP_PRESET].description}. The values to try are set around "
+            "its own.",
         )

@@ -12,7 +12,7 @@ from app import nav
 from app.cache import job_manager
 from app.settings import config_value
 from app.state.checkpoints import VIEW
-from app.state.train import FORM, SWEEP, sweep_field
+from app.state.train import DEFAULT_PRESET, FORM, SWEEP, sweep_field
 from app.views.train import format_duration, tools
 from app.views.train.form import SHOWN
 from lab import jobs, runs
@@ -22,7 +22,7 @@ from lab.launch import prepare_run
 from lab.lenses import insight
 from lab.presets import PRESETS, preset_config
 from lab.runs import list_runs, read_history
-from lab.sweep import APP_SWEPT, TRAINED
+from lab.sweep import APP_SWEPT, TRAINED, format_values, values_around
 
 
 def set_up_tiny_run(at, epochs: int) -> None:
@@ -490,6 +490,40 @@ def test_a_sweep_plan_shows_a_setting_switched_off_in_its_declared_words(with_da
     assert "0 px" not in plan
 
 
+def offered(preset: str) -> dict[str, str]:
+    """What the sweep boxes hold for ``preset``: the values around its own, by setting."""
+    config = preset_config(preset)
+    return {key: format_values(values_around(config, key)) for key in APP_SWEPT}
+
+
+def sweep_boxes(at) -> dict[str, str]:
+    return {key: at.text_input(key=FORM.key(sweep_field(key))).value for key in APP_SWEPT}
+
+
+def test_the_sweep_boxes_hold_values_around_the_preset_and_follow_a_new_one(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    assert sweep_boxes(at) == offered(DEFAULT_PRESET)
+    at.selectbox(key=FORM.key("preset")).set_value("cpu-1min").run()
+    assert sweep_boxes(at) == offered("cpu-1min")
+    assert sweep_boxes(at)["lr"] == "0.375, 0.75, 1.5"  # not Adam's 1e-3 for Nesterov SGD
+    at.selectbox(key=FORM.key("preset")).set_value("notebook").run()
+    assert sweep_boxes(at) == offered("notebook")
+    assert not at.exception and not at.error, texts(at)
+
+
+def test_a_sweep_value_the_user_typed_is_kept_when_the_preset_changes(with_data, empty_runs):
+    at = open_page(nav.TRAIN)
+    at.segmented_control(key=FORM.key("mode")).set_value(SWEEP).run()
+    typed, *others = APP_SWEPT
+    at.text_input(key=FORM.key(sweep_field(typed))).input("1, 2").run()
+    for preset in ("cpu-1min", "notebook"):
+        at.selectbox(key=FORM.key("preset")).set_value(preset).run()
+        boxes = sweep_boxes(at)
+        assert boxes[typed] == "1, 2"
+        assert all(boxes[key] == offered(preset)[key] for key in others)
+
+
 def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_runs):
     at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3")
     assert not at.exception
@@ -499,14 +533,12 @@ def test_a_sweep_offers_the_one_minute_preset_and_its_rates(with_data, empty_run
     assert not at.exception, at.exception[0].message
     assert at.selectbox(key=FORM.key("preset")).value == "cpu-1min"
     assert at.selectbox(key=FORM.key("model")).value == "alexnet_whitened"
-    lr = preset_config("cpu-1min").train.lr
-    assert (
-        at.text_input(key=FORM.key("sweep_lr")).value == f"{lr * 2 / 3:g}, {lr:g}, {lr * 4 / 3:g}"
-    )
+    # Every box holds the values around the preset's own, the typed ones too.
+    assert sweep_boxes(at) == offered("cpu-1min")
     assert not [b for b in at.button if b.label.startswith("Use the one-minute preset")]
     at.select_slider(key=FORM.key("batch_size")).set_value(8).run()  # the tiny data's size
     plan = sweep_plan(at)
-    assert "6 combinations from 3 trained runs" in plan
+    assert "9 combinations from 3 trained runs" in plan
 
 
 def test_the_sweep_mode_takes_several_values_of_the_settings_lab_names_for_it(
