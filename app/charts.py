@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lab.jobs import BatchLoss
-from lab.lenses.lr_finder import LrFinderResult
+from lab.lenses.lr_finder import LrFinderResult, format_rate
 
 CHANNEL_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4"}
 SPLIT_COLOURS = {"train": "#4c78a8", "val": "#f58518", "test": "#54a24b"}
@@ -63,7 +63,11 @@ def epoch_marks(marks: Sequence[tuple[int, str, str]], epochs: pd.Series) -> lis
         color=alt.Color("colour:N", scale=None)
     )
     texts = []
+    # Only the sides that have a label: a layer left without data makes Vega warn of an
+    # infinite extent.
     for side, dx in (("left", 4), ("right", -4)):
+        if side not in set(frame["side"]):
+            continue
         texts.append(
             base.transform_filter(alt.datum.side == side)
             .mark_text(align=side, dx=dx, baseline="middle")
@@ -162,10 +166,16 @@ def batch_losses(points: Sequence[BatchLoss]) -> alt.LayerChart:
             "smoothed": [p.smoothed for p in points[::stride]],
         }
     )
-    base = alt.Chart(frame).encode(x=alt.X("step:Q", title="batch"))
-    raw = base.mark_line(opacity=0.25, color="#4c78a8").encode(y=alt.Y("loss:Q", title="loss"))
+    # Batches are whole numbers; the loss axis is fitted to the losses, as a short run's move
+    # by hundredths and would be a flat line on an axis from 0.
+    x = alt.X("step:Q", title="batch", axis=alt.Axis(format="d", tickMinStep=1))
+    fitted = alt.Scale(zero=False)
+    base = alt.Chart(frame).encode(x=x)
+    raw = base.mark_line(opacity=0.25, color="#4c78a8").encode(
+        y=alt.Y("loss:Q", title="loss", scale=fitted)
+    )
     smooth = base.mark_line(color="#4c78a8", strokeWidth=2).encode(
-        y="smoothed:Q",
+        y=alt.Y("smoothed:Q", scale=fitted),
         tooltip=["step", "epoch", alt.Tooltip("loss:Q", format=".4f"), "smoothed"],
     )
     return alt.layer(raw, smooth).properties(height=220, title="training loss per batch (smoothed)")
@@ -461,12 +471,6 @@ def robustness(frame: pd.DataFrame, unit: str, identity: float) -> alt.LayerChar
     return alt.layer(lines, rule).properties(height=260)
 
 
-def format_rate(lr: float) -> str:
-    """A learning rate as people write it: 1.6e-3."""
-    mantissa, exponent = f"{lr:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
 def lr_finder(result: LrFinderResult) -> alt.LayerChart:
     """Loss (faint) and smoothed loss against the learning rate on a log axis, over the
     informative steps only and on a capped loss axis, with the suggestion marked."""
@@ -488,13 +492,17 @@ def lr_finder(result: LrFinderResult) -> alt.LayerChart:
             ],
         ),
     ]
-    if result.suggested_lr is not None:
-        label = f"suggested {format_rate(result.suggested_lr)}"
-        mark = pd.DataFrame({"lr": [result.suggested_lr], "label": [label]})
+    suggested = result.suggestion.lr
+    if suggested is not None:
+        label = f"suggested {format_rate(suggested)}"
+        mark = pd.DataFrame({"lr": [suggested], "label": [label]})
+        # The label reads away from the nearer edge of the plot, so it never runs past it.
+        middle = np.sqrt(frame["lr"].min() * frame["lr"].max()) if len(frame) else suggested
+        align, dx = ("right", -4) if suggested > middle else ("left", 4)
         layers += [
             alt.Chart(mark).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(x="lr:Q"),
             alt.Chart(mark)
-            .mark_text(align="left", dx=4, dy=-4, color="#e45756")
+            .mark_text(align=align, dx=dx, baseline="middle", color="#e45756")
             .encode(x="lr:Q", y=alt.value(12), text="label:N"),
         ]
     return alt.layer(*layers).properties(height=260, title="loss while the learning rate grows")

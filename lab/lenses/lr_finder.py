@@ -3,7 +3,9 @@
 Train a fresh model for a few hundred batches while the learning rate grows exponentially from
 tiny to huge, recording the loss after every step. The loss stays flat while the rate is too
 small to matter, falls where the rate is useful, and explodes where it is too large. A good
-rate sits where the smoothed loss falls fastest, well before its minimum.
+rate sits where the smoothed loss falls fastest, well before its minimum. A test whose loss
+does not fall by more than its noise, or falls fastest only at the end of the range, suggests
+nothing (``suggest``): its steepest point is noise, or lies beyond the rates tried.
 
 The steps run through the training engine itself (``lab.train.train_one_epoch`` with a
 ``LambdaLR`` schedule), so the model, optimiser, precision and batches are those of a real run.
@@ -39,8 +41,38 @@ DIVERGE_FACTOR = 4.0
 PLOT_CAP = 3.0
 # The first steps of the moving average are mostly its start-up; they never pick the suggestion.
 SKIP_START = 0.1
+# Fewer steps than this tell nothing.
+MIN_STEPS = 5
+# The smoothed loss "falls" when it drops by at least this share of where it started, and by
+# at least NOISE_FACTOR times the step-to-step noise of the raw loss: a flat but noisy loss
+# always has a lowest point, and a steepest step, that mean nothing.
+MIN_FALL = 0.05
+NOISE_FACTOR = 2.0
+# A steepest fall in the last EDGE share of the steps (at least 2) is at the range's edge: the
+# loss may fall faster still at rates the test did not try.
+EDGE = 0.05
+# Scale of a normal distribution's median absolute deviation: MAD x 1.4826 estimates its std.
+MAD_TO_STD = 1.4826
 
 OnStep = Callable[[int, int, float, float], None]
+
+
+def format_rate(lr: float) -> str:
+    """A learning rate as people write it: 1.6e-3, and 2.0 rather than 2.0e0."""
+    mantissa, exponent = f"{lr:.1e}".split("e")
+    return mantissa if int(exponent) == 0 else f"{mantissa}e{int(exponent)}"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What a range test's curve says about the learning rate."""
+
+    # "falls": a rate is suggested; "flat": the loss did not fall by more than its noise;
+    # "edge": it fell fastest at the end of the range; "few steps": too few to tell.
+    verdict: str
+    lr: float | None  # where the smoothed loss falls fastest per decade of rate; else None
+    min_loss_lr: float | None  # rate at the smoothed loss's minimum (already too large to use)
+    words: str  # the verdict in a sentence, with the numbers it rests on
 
 
 @dataclass(frozen=True)
@@ -50,10 +82,7 @@ class LrFinderResult:
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray  # bias-corrected exponential moving average of ``losses``
-    # Where the smoothed loss falls fastest (per decade of rate) before its minimum; if it never
-    # falls, a tenth of the rate at the minimum; None with too few steps to tell.
-    suggested_lr: float | None
-    min_loss_lr: float | None  # rate at the smoothed loss's minimum (already too large to use)
+    suggestion: Suggestion
     stopped_early: bool
     reason: str
 
@@ -91,18 +120,60 @@ def smooth(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:
     return out
 
 
-def suggest(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float | None, float | None]:
-    """(suggested rate, rate at the minimum) from a range test's smoothed curve."""
-    if len(lrs) < 5:
-        return None, None
-    lowest = int(np.argmin(smoothed))
-    start = int(len(lrs) * SKIP_START)
-    if lowest - start < 3:
-        # The loss never fell over a useful stretch: a tenth of the rate at the minimum is the
-        # usual fallback.
-        return float(lrs[lowest] / 10), float(lrs[lowest])
+def noise(losses: np.ndarray) -> float:
+    """The raw loss's step-to-step noise (a standard deviation), from the median absolute
+    deviation of its steps: a trend or a few outliers barely move it."""
+    if len(losses) < 3:
+        return 0.0
+    steps = np.diff(losses)
+    return float(MAD_TO_STD * np.median(np.abs(steps - np.median(steps))) / np.sqrt(2))
+
+
+def suggest(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
+    """The rate a range test suggests: where the smoothed loss falls fastest before its minimum,
+    provided it falls at all (by ``MIN_FALL`` of its level and ``NOISE_FACTOR`` times its noise)
+    and not only at the range's last steps (``EDGE``)."""
+    count = len(lrs)
+    if count < MIN_STEPS:
+        return Suggestion(
+            "few steps", None, None, f"{count} steps are too few to tell: no rate to suggest."
+        )
+    smoothed = smooth(np.asarray(losses, dtype=float))
+    start = int(count * SKIP_START)
+    lowest = start + int(np.argmin(smoothed[start:]))
+    level, floor = float(smoothed[start]), float(smoothed[lowest])
+    scatter = noise(np.asarray(losses[: lowest + 1], dtype=float))
+    needed = max(MIN_FALL * level, NOISE_FACTOR * scatter)
+    at_min = float(lrs[lowest])
+    if level - floor < needed or lowest - start < 3:
+        return Suggestion(
+            "flat",
+            None,
+            at_min,
+            f"The loss did not fall: its smoothed value went from {level:.2f} to {floor:.2f} "
+            f"at best, less than the {needed:.2f} a real fall needs (its step-to-step noise is "
+            f"{scatter:.2f}), so there is no rate to suggest. The rates tried were too small to "
+            "train, or the test too short: try more steps or a larger batch.",
+        )
     slope = np.gradient(smoothed[start : lowest + 1], np.log10(lrs[start : lowest + 1]))
-    return float(lrs[start + int(np.argmin(slope))]), float(lrs[lowest])
+    steepest = start + int(np.argmin(slope))
+    if steepest >= count - max(2, math.ceil(EDGE * count)):
+        return Suggestion(
+            "edge",
+            None,
+            at_min,
+            f"The loss fell fastest at the end of the range ({format_rate(float(lrs[steepest]))}, "
+            f"of rates up to {format_rate(float(lrs[-1]))}), so a better rate may lie beyond "
+            "the rates tried: no rate to suggest.",
+        )
+    lr = float(lrs[steepest])
+    return Suggestion(
+        "falls",
+        lr,
+        at_min,
+        f"The smoothed loss falls fastest at {format_rate(lr)} (from {level:.2f} to its lowest, "
+        f"{floor:.2f}, at {format_rate(at_min)}).",
+    )
 
 
 def lr_range_test(
@@ -169,14 +240,11 @@ def lr_range_test(
     else:
         reason = f"completed {len(losses)} steps"
     lr_array, loss_array = np.asarray(lrs), np.asarray(losses)
-    smoothed = smooth(loss_array)
-    suggested, at_min = suggest(lr_array, smoothed)
     return LrFinderResult(
         lrs=lr_array,
         losses=loss_array,
-        smoothed=smoothed,
-        suggested_lr=suggested,
-        min_loss_lr=at_min,
+        smoothed=smooth(loss_array),
+        suggestion=suggest(lr_array, loss_array),
         stopped_early=stats.diverged or state["exploded"],
         reason=reason,
     )

@@ -68,10 +68,11 @@ def range_test(end_lr: float, steps: int = 100, seed: int = 0):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_suggestion_trains_the_toy_well(seed):
     result = range_test(end_lr=1e3, seed=seed)
-    lr = result.suggested_lr
+    assert result.suggestion.verdict == "falls"
+    lr = result.suggestion.lr
     # On this toy, 50 Adam steps train well from about 0.03 to 1 (see the comparison below).
     assert 1e-2 <= lr <= 1.0
-    assert result.min_loss_lr > lr
+    assert result.suggestion.min_loss_lr > lr
     good = loss_after_training(lr)
     assert good < loss_after_training(lr / 100) / 4
     assert good < loss_after_training(lr * 100) / 4
@@ -98,12 +99,72 @@ def test_a_gentle_range_completes_every_step():
     np.testing.assert_allclose(result.lrs[-1], 1e-3)
 
 
+# Hand-made range tests of 60 steps from 1e-7 to 10, as the Train page runs them.
+STEPS = 60
+RATES = np.logspace(-7, 1, STEPS)
+NOISE = np.random.default_rng(0).normal(0.0, 1.0, STEPS)
+
+
+def fall(before: int, during: int, start: float, end: float) -> list[float]:
+    """Flat at ``start`` for ``before`` steps, then down to ``end`` over ``during`` steps."""
+    return [start] * before + list(np.linspace(start, end, during + 1)[1:])
+
+
+CURVES = {
+    "flat": [2.3026] * STEPS,
+    "noisy-flat": list(2.30 + 0.1 * NOISE),
+    # What the tester saw: 60 steps from 2.30 to 2.24, with a little noise.
+    "barely-moving": list(np.linspace(2.30, 2.24, STEPS) + 0.02 * NOISE),
+    "rising": list(np.linspace(2.3, 3.5, STEPS)),
+    "falling": list(np.asarray(fall(25, 20, 2.3, 1.2) + [1.2] * 15) + 0.03 * NOISE),
+    "falling-then-exploding": fall(25, 20, 2.3, 1.0) + list(np.geomspace(1.0, 12.0, 15)),
+    # Flat over nearly the whole range, falling only in its last steps (the suggestion would be
+    # the range's edge, 5.4 of a range ending at 10).
+    "edge": fall(55, 5, 2.3, 1.4),
+}
+
+
+@pytest.mark.parametrize(
+    ("curve", "verdict", "suggested"),
+    [
+        ("flat", "flat", None),
+        ("noisy-flat", "flat", None),
+        ("barely-moving", "flat", None),
+        ("rising", "flat", None),
+        ("falling", "falls", (RATES[25], RATES[45])),
+        ("falling-then-exploding", "falls", (RATES[25], RATES[45])),
+        ("edge", "edge", None),
+    ],
+)
+def test_a_rate_is_suggested_only_where_the_loss_falls_inside_the_range(curve, verdict, suggested):
+    losses = np.asarray(CURVES[curve])
+    advice = suggest(RATES, losses)
+    assert advice.verdict == verdict, advice.words
+    if suggested is None:
+        assert advice.lr is None
+        assert "no rate to suggest" in advice.words
+    else:
+        low, high = suggested
+        assert low <= advice.lr <= high  # inside the stretch where the loss falls
+        assert advice.lr < advice.min_loss_lr
+        assert "falls fastest" in advice.words
+
+
+def test_the_words_say_how_little_a_flat_loss_moved():
+    advice = suggest(RATES, np.asarray(CURVES["barely-moving"]))
+    assert advice.words.startswith("The loss did not fall")
+    assert "2.30" in advice.words  # where it started
+
+
+def test_the_words_of_a_fall_at_the_edge_name_the_end_of_the_range():
+    advice = suggest(RATES, np.asarray(CURVES["edge"]))
+    assert "end of the range" in advice.words and "1.0e1" in advice.words
+
+
 def test_smoothing_and_suggestion_edge_cases():
     np.testing.assert_allclose(smooth(np.full(5, 2.0)), 2.0)  # bias-corrected: no pull to 0
-    assert suggest(np.array([1e-3, 1e-2]), np.array([1.0, 0.9])) == (None, None)
-    # A loss that only rises: fall back to a tenth of the rate at the minimum.
-    lrs = np.logspace(-5, 0, 20)
-    assert suggest(lrs, np.linspace(1, 3, 20)) == (pytest.approx(1e-6), pytest.approx(1e-5))
+    few = suggest(np.array([1e-3, 1e-2]), np.array([1.0, 0.9]))
+    assert (few.verdict, few.lr, few.min_loss_lr) == ("few steps", None, None)
     with pytest.raises(ConfigError):
         range_test(end_lr=1e-6)  # below the start rate
     with pytest.raises(ConfigError):
@@ -137,8 +198,7 @@ def synthetic_result(losses: list[float]) -> LrFinderResult:
     lrs = np.logspace(-6, 1, len(losses))
     values = np.asarray(losses, dtype=float)
     smoothed = smooth(values)
-    suggested, at_min = suggest(lrs, smoothed)
-    return LrFinderResult(lrs, values, smoothed, suggested, at_min, True, "exploded")
+    return LrFinderResult(lrs, values, smoothed, suggest(lrs, values), True, "exploded")
 
 
 def test_the_plot_drops_the_divergence_and_caps_the_axis_near_the_minimum():

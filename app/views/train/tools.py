@@ -7,7 +7,6 @@ import streamlit as st
 import torch
 
 from app import cache, charts
-from app.charts import format_rate
 from app.glossary import TERMS
 from app.state import train as train_state
 from app.state.train import FORM
@@ -15,11 +14,13 @@ from app.widgets import progress_bar
 from lab.config import INPUT_SIZES, RESIZE_CHOICES, SETTINGS, RunConfig
 from lab.data import Dataset, make_splits
 from lab.errors import LabError
-from lab.lenses.lr_finder import LrFinderResult, find_lr
+from lab.lenses.lr_finder import LrFinderResult, find_lr, format_rate
 
-# The learning-rate finder: steps of the range test and training images it cycles over.
+# The learning-rate finder: steps of the range test, training images it cycles over, and the
+# rates it grows through.
 LR_FINDER_STEPS = 60
 LR_FINDER_IMAGES = 2000
+LR_FINDER_RANGE = (1e-7, 10.0)
 
 
 def anatomy(model: str, width: float, num_classes: int) -> None:
@@ -70,10 +71,12 @@ def lr_finder(
         st.caption(f"Fix the settings first: {problem}")
         return
     images = min(LR_FINDER_IMAGES, len(dataset.train))
+    start_lr, end_lr = LR_FINDER_RANGE
     st.caption(
         f"Trains a fresh {config.model.name} for {LR_FINDER_STEPS} batches of "
         f"{config.train.batch_size} ({images} training images) while the learning rate grows "
-        "from 1e-7 to 10, and plots the loss. Nothing is saved."
+        f"from {format_rate(start_lr)} to {format_rate(end_lr)}, and plots the loss. Nothing "
+        "is saved."
     )
     # The result depends on everything but the learning rate (the test sets its own).
     settings = config.to_dict()
@@ -85,7 +88,13 @@ def lr_finder(
                 small = config.with_overrides(data={"subset": images})
                 splits = make_splits(dataset, small.data)
                 result = find_lr(
-                    small, splits, steps=LR_FINDER_STEPS, device=device, on_step=on_step
+                    small,
+                    splits,
+                    steps=LR_FINDER_STEPS,
+                    start_lr=start_lr,
+                    end_lr=end_lr,
+                    device=device,
+                    on_step=on_step,
                 )
         except LabError as error:
             st.error(str(error))
@@ -99,18 +108,27 @@ def lr_finder(
         f"{result.reason[0].upper()}{result.reason[1:]}. The plot leaves out the steps after the "
         "loss exploded and stops the loss axis at a few times its lowest value."
     )
-    if result.suggested_lr is None:
-        st.caption("Too few steps to suggest a rate.")
+    suggestion = result.suggestion
+    if suggestion.lr is None:
+        st.warning(suggestion.words, icon=":material/search_off:")
         return
-    chosen = SETTINGS["lr"].nearest_option(result.suggested_lr)
+    chosen = SETTINGS["lr"].nearest_option(suggestion.lr)
     snapped = (
-        f"{format_rate(result.suggested_lr)} snapped to {format_rate(chosen)}, the nearest value "
+        f"{format_rate(suggestion.lr)} snapped to {format_rate(chosen)}, the nearest value "
         "of the Learning rate slider"
     )
     st.markdown(
-        f"Suggested learning rate: **{format_rate(result.suggested_lr)}**, where the smoothed "
-        f"loss falls fastest ({snapped})."
+        f"Suggested learning rate: **{format_rate(suggestion.lr)}**. {suggestion.words} "
+        f"({snapped}.)"
     )
+    low, high = SETTINGS["lr"].control_range()
+    if not low <= suggestion.lr <= high:
+        st.warning(
+            f"The suggestion {format_rate(suggestion.lr)} lies outside the Learning rate "
+            f"slider's {format_rate(low)} to {format_rate(high)}: {format_rate(chosen)}, its "
+            "nearest end, is a different rate; check the curve before using it.",
+            icon=":material/warning:",
+        )
     in_use = FORM["lr"] == chosen
     st.button(
         f"Use {format_rate(chosen)}",
