@@ -26,6 +26,8 @@ def render(keys: Sequence[str], snap: JobSnapshot | None, startable: bool) -> No
     active = snap is not None and snap.active
     mine = snap is None or snap.owned_by(job.owner())
     why_not = None if mine else ANOTHER_SESSION
+    # A queued run has not started: there is nothing to pause, and Stop cancels it.
+    queued = snap is not None and snap.state == jobs.QUEUED
     # A row that wraps rather than cuts a label when the window is narrow.
     row = st.container(horizontal=True)
     row.button(
@@ -41,8 +43,8 @@ def render(keys: Sequence[str], snap: JobSnapshot | None, startable: bool) -> No
         "Pause",
         icon=":material/pause:",
         on_click=pause,
-        help=why_not,
-        disabled=not (mine and snap and snap.state in (jobs.RUNNING, jobs.QUEUED)),
+        help=why_not or ("A queued run has not started: Stop cancels it." if queued else None),
+        disabled=not (mine and snap and snap.state == jobs.RUNNING),
         width=BUTTON_WIDTH,
     )
     row.button(
@@ -57,7 +59,7 @@ def render(keys: Sequence[str], snap: JobSnapshot | None, startable: bool) -> No
         "Stop",
         icon=":material/stop:",
         on_click=stop,
-        help=why_not,
+        help=why_not or ("Cancels the queued run before it trains." if queued else None),
         disabled=not (mine and active),
         width=BUTTON_WIDTH,
     )

@@ -15,6 +15,9 @@ from app.views.train import format_duration
 from lab import jobs, sweep
 from lab.jobs import JobSnapshot, SweepProgress
 
+# What stands in for the epoch charts until the first epoch ends: a chart without rows is an
+# empty frame (and Vega warns of an infinite extent).
+NO_EPOCH_YET = "The loss and accuracy per epoch appear here when the first epoch ends."
 # How each column of the epoch table is written.
 HISTORY_FORMATS = {
     "train_loss": "{:.4f}",
@@ -111,6 +114,8 @@ def render(snap: JobSnapshot) -> None:
                 snap.job_id, kind, len(snap.history), snap.best_epoch, snap.history
             )
             column.vega_lite_chart(spec, width="stretch")
+    else:
+        st.caption(NO_EPOCH_YET)
     if snap.batch_losses:
         st.altair_chart(charts.batch_losses(snap.batch_losses), width="stretch")
     if snap.history:
