@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lab import runs
 from lab.checkpoint import (
     FORMAT_VERSION,
     check_classes,
@@ -13,9 +12,10 @@ from lab.checkpoint import (
     read_checkpoint,
 )
 from lab.config import ModelConfig
-from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN, load_dataset, make_splits
+from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN
 from lab.errors import CheckpointError, LabError
 from lab.fit import fit
+from lab.launch import prepare_run
 from lab.models import build_model
 from tests.conftest import tiny_config
 
@@ -23,9 +23,7 @@ from tests.conftest import tiny_config
 @pytest.fixture(scope="module")
 def trained_run(tiny_folder, tmp_path_factory):
     config = tiny_config(tiny_folder, epochs=1)
-    splits = make_splits(load_dataset(config.data.source), config.data)
-    run_dir = runs.create_run_dir(tmp_path_factory.mktemp("runs"), "ckpt")
-    fit(config, run_dir, splits=splits)
+    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="ckpt")).run_dir
     return run_dir
 
 
