@@ -62,8 +62,14 @@ def resumable(run: RunInfo) -> bool:
     return outcome is None or outcome.resumable
 
 
+# What the runs table shows for a test score a run does not have: Streamlit's grid writes
+# "None" in an empty number cell.
+NOT_SCORED = "—"
+
+
 def runs_table(found: list[RunInfo]) -> pd.DataFrame:
-    """One row per run: model, key config, best validation and test accuracy, epochs, time."""
+    """One row per run: model, key config, best validation and test accuracy (written, as
+    ``NOT_SCORED`` for a run without one), epochs, time."""
     rows = []
     for run in found:
         config, metrics = run.config, run.metrics
@@ -77,9 +83,9 @@ def runs_table(found: list[RunInfo]) -> pd.DataFrame:
                 "batch": train.get("batch_size"),
                 "patience": train.get("patience"),
                 "best val acc": run.best_val_acc,
-                "test acc": run.test_acc,
+                "test acc": NOT_SCORED if run.test_acc is None else f"{run.test_acc:.2%}",
                 "epochs": run.epochs,
-                "wall time (min)": (metrics["wall_s"] / 60) if metrics.get("wall_s") else None,
+                "minutes": (metrics["wall_s"] / 60) if metrics.get("wall_s") else None,
                 "status": run_status(run),
             }
         )

@@ -12,7 +12,7 @@ from app import charts
 from app.cache import kept_evaluation
 from app.run_choice import checkpoint_file
 from app.state.checkpoints import VIEW
-from app.views.checkpoints import METRICS, chart, histories, runs_table
+from app.views.checkpoints import METRICS, NOT_SCORED, chart, histories, runs_table
 from lab import runs
 from lab.evaluate import Evaluation
 from lab.lenses.run_card import write_run_card
@@ -26,33 +26,66 @@ def run_card_bytes(run_dir: Path, evaluation: Evaluation | None) -> bytes:
         return out.read_bytes()
 
 
-def render(found: list[RunInfo], run: RunInfo) -> None:
+# The runs table's columns, what tells runs apart first, and their widths in pixels: the first
+# nine fit the main area of a 1280 px window (about 820 px beside the sidebar), all of them a
+# 1400 px one; in between, the last scroll into view.
+TABLE_COLUMNS = {
+    "run": 140,
+    "status": 140,
+    "best val acc": 90,
+    "test acc": 70,
+    "epochs": 60,
+    "lr": 70,
+    "batch": 55,
+    "patience": 70,
+    "model": 100,
+    "preset": 75,
+    "minutes": 65,
+}
+
+
+def runs_frame(found: list[RunInfo]) -> None:
+    """Every run in one table, the columns that tell runs apart first."""
+    widths = {name: st.column_config.Column(width=px) for name, px in TABLE_COLUMNS.items()}
     st.dataframe(
         runs_table(found),
         width="stretch",
+        column_order=[name for name in TABLE_COLUMNS if name != "run"],
         column_config={
+            **widths,
             "lr": st.column_config.NumberColumn(
-                format="%.1e",  # as the Train page writes rates: 7.5e-1, 2.0e-3
-                width="small",
+                format="%.1e",
+                width=TABLE_COLUMNS["lr"],
                 help="learning rate: the size of the optimiser's steps",
             ),
-            "batch": st.column_config.NumberColumn(width="small", help="images per optimiser step"),
+            "batch": st.column_config.NumberColumn(
+                width=TABLE_COLUMNS["batch"], help="images per optimiser step"
+            ),
             "patience": st.column_config.NumberColumn(
-                width="small",
+                width=TABLE_COLUMNS["patience"],
                 help="epochs without improvement before early stopping ends the run",
             ),
-            "epochs": st.column_config.NumberColumn(width="small"),
             "best val acc": st.column_config.NumberColumn(
                 format="percent",
+                width=TABLE_COLUMNS["best val acc"],
                 help="accuracy on the held-out validation images at the best epoch",
             ),
-            "test acc": st.column_config.NumberColumn(
-                format="percent", help="accuracy of the best checkpoint on the test images"
+            "test acc": st.column_config.TextColumn(
+                width=TABLE_COLUMNS["test acc"],
+                alignment="right",
+                help="accuracy of the best checkpoint on the test images; "
+                f"{NOT_SCORED} for a run stopped before it finished: such a run is scored on "
+                "demand, in the Errors tab",
             ),
-            "wall time (min)": st.column_config.NumberColumn(format="%.1f"),
-            "status": st.column_config.TextColumn(width="medium"),
+            "minutes": st.column_config.NumberColumn(
+                format="%.1f", width=TABLE_COLUMNS["minutes"], help="the run's wall-clock time"
+            ),
         },
     )
+
+
+def render(found: list[RunInfo], run: RunInfo) -> None:
+    runs_frame(found)
 
     st.subheader("Curves of several runs", anchor=False)
     names = [info.name for info in found]
