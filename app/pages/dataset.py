@@ -8,7 +8,6 @@ from app.data import require_dataset
 from app.state import source
 from app.state.dataset import GRID
 from app.views import dataset as view
-from app.widgets import redraw_button
 
 st.title("Dataset", anchor=False)
 dataset = require_dataset("show its images and statistics")
@@ -26,11 +25,7 @@ st.subheader("Images per class", anchor=False)
 st.altair_chart(charts.class_counts(class_count_frame(data, generation, dataset)), width="stretch")
 
 st.subheader("Sample images", anchor=False)
-GRID.ensure_choices("classes", dataset.classes, dataset.classes)
-pick, count, shuffle = st.columns([4, 2, 1], vertical_alignment="bottom")
-classes = pick.multiselect("Classes", dataset.classes, **GRID.widget("classes"))
-per_class = count.slider("Images per class", 1, 16, **GRID.widget("per_class"))
-redraw_button(shuffle, "Reshuffle", ":material/shuffle:", GRID)
+classes, per_class = view.sample_choice(dataset)
 view.sample_grid(data, generation, classes, per_class, GRID["seed"], dataset)
 st.caption(
     f"Seed {GRID['seed']}: pixels are enlarged by nearest neighbour, so "

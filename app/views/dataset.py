@@ -8,7 +8,20 @@ import streamlit as st
 
 from app.cache import sample_rows
 from app.glossary import TERMS
+from app.state.dataset import GRID
+from app.widgets import redraw_button
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, Dataset
+
+
+def sample_choice(dataset: Dataset) -> tuple[list[str], int]:
+    """The classes to show (every class a pill: a row of them wraps, where a multiselect's
+    chips scroll out of sight) and the images per class, beside a Reshuffle button."""
+    GRID.ensure_choices("classes", dataset.classes, dataset.classes)
+    classes = st.pills("Classes", dataset.classes, selection_mode="multi", **GRID.widget("classes"))
+    count, shuffle = st.columns([4, 1], vertical_alignment="bottom")
+    per_class = count.slider("Images per class", 1, 16, **GRID.widget("per_class"))
+    redraw_button(shuffle, "Reshuffle", ":material/shuffle:", GRID)
+    return [name for name in dataset.classes if name in classes], per_class
 
 
 def sample_grid(

@@ -557,6 +557,22 @@ def cut_buttons(page) -> list[str]:
     )
 
 
+CUT_CHOICES = """() => Array.from(document.querySelectorAll(
+        '[data-testid="stMain"] [data-testid="stMultiSelectTagsContainer"]'))
+    .flatMap(box => {
+        const shown = box.getBoundingClientRect();
+        return Array.from(box.querySelectorAll('[data-tag]'))
+            .filter(tag => tag.getBoundingClientRect().right > shown.right + 1)
+            .map(tag => tag.getAttribute('aria-label'));
+    })"""
+
+
+def cut_choices(page) -> list[str]:
+    """The chosen options of a multiselect that its box cuts off or hides: it scrolls them
+    sideways rather than wrapping them onto a second line."""
+    return page.evaluate(CUT_CHOICES)
+
+
 def sideways_tables(page) -> list[int]:
     """For each table of the main area that scrolls sideways, by how many pixels."""
     return page.evaluate(
@@ -595,6 +611,7 @@ def check_layout(page, where: str) -> None:
     wait_settled(page)
     assert_no_exception(page, where)
     assert not cut_buttons(page), f"{where}: cut button labels {cut_buttons(page)}"
+    assert not cut_choices(page), f"{where}: chosen options cut off {cut_choices(page)}"
     assert not sideways_tables(page), f"{where}: a table scrolls sideways"
 
 

@@ -23,15 +23,15 @@ def test_the_dataset_page_shows_counts_samples_and_statistics(with_data, empty_r
     assert "Seed 0" in texts(at)
     button(at, "Reshuffle").click().run()
     assert "Seed 1" in texts(at)
-    at.multiselect(key=GRID.key("classes")).set_value(["circle"]).run()
+    at.pills(key=GRID.key("classes")).set_value(["circle"]).run()
     assert len(at.get("image")) == 1
 
 
 def test_the_grid_keeps_its_choices_across_a_page_switch(with_data, empty_runs):
     at = open_page(nav.DATASET)
-    at.multiselect(key=GRID.key("classes")).set_value(["square"])
+    at.pills(key=GRID.key("classes")).set_value(["square"])
     at.slider(key=GRID.key("per_class")).set_value(3).run()
     at.switch_page(nav.CLASSIFY.script).run()
     at.switch_page(nav.DATASET.script).run()
-    assert at.multiselect(key=GRID.key("classes")).value == ["square"]
+    assert at.pills(key=GRID.key("classes")).value == ["square"]
     assert at.slider(key=GRID.key("per_class")).value == 3
