@@ -3,6 +3,7 @@ parameters each used, the config as JSON, and handing it to the Train page."""
 
 import streamlit as st
 
+from app import nav
 from app.data import require_dataset
 from app.images import inline_png
 from app.state import augment
@@ -94,13 +95,14 @@ with actions:
     elif message:
         st.success(message[1])
     in_use = train_state.augment() == config
-    st.button(
+    if st.button(
         "Train with this augmentation",
         type="primary",
         icon=":material/model_training:",
-        on_click=train_state.set_augment,
-        args=(config,),
+        help="Hands these settings to the Train page's form and opens it",
         disabled=in_use,
-    )
+    ):
+        train_state.set_augment(config)
+        nav.switch_to(nav.TRAIN)
     if in_use:
         st.success("The Train page uses this augmentation.", icon=":material/check:")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import charts
+from app import charts, nav
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart
@@ -29,8 +29,10 @@ def render(sweep_dirs: list[Path]) -> None:
             "No sweeps in this runs folder yet. A sweep trains a grid of learning rates and "
             "patience values in one go, for example "
             "`cifar-lab sweep --preset cpu-fast --lr 1e-3,2e-3,3e-3 --patience 2,5 "
-            "--name lr-grid`; it appears here as a heatmap."
+            "--name lr-grid`, or from the Train page in its sweep mode; it appears here as a "
+            "heatmap."
         )
+        nav.link(nav.TRAIN, "Set up a sweep on the Train page: choose its sweep mode")
         return
     by_name = {folder.name: folder for folder in sweep_dirs}
     VIEW.ensure_choice("sweep", list(by_name))

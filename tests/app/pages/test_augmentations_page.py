@@ -42,10 +42,14 @@ def test_the_augmentations_page_draws_k_images_and_round_trips_json(with_data, e
     shown = AugmentConfig.from_dict(json.loads(at.code[0].value))
     assert shown == AugmentConfig(rotation=40.0, hflip_p=0.0, translate=3)
 
+    # The button hands the augmentation to the Train form and opens the Train page.
     button(at, "Train with this augmentation").click().run()
-    assert "The Train page uses this augmentation." in texts(at)
-    go_to(at, nav.TRAIN)
+    assert not at.exception, at.exception[0].message
+    assert at.title[0].value == nav.TRAIN.title
     assert "the one made on the Augmentations page" in texts(at)
+    go_to(at, nav.AUGMENTATIONS)
+    assert "The Train page uses this augmentation." in texts(at)
+    assert button(at, "Train with this augmentation").disabled
 
 
 def test_every_transform_has_a_switch_and_controls_from_the_declaration(with_data, empty_runs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -333,3 +334,12 @@ def test_a_damaged_run_is_listed_as_damaged_and_the_page_still_works(
     assert set(table.index) == {"tiny-a", "tiny-b"}  # everything else still works
     assert table.loc["tiny-a", "status"].startswith(f"damaged: {name}")
     assert not table.loc["tiny-b", "status"].startswith("damaged")
+
+
+def test_without_sweeps_the_tab_links_the_train_pages_sweep_mode(with_data, with_runs):
+    at = open_page(nav.CHECKPOINTS)
+    open_tab(at, "Sweeps")
+    assert "No sweeps in this runs folder yet" in texts(at)
+    (link,) = at.get("page_link")
+    assert link.proto.page == Path(nav.TRAIN.script).stem  # the Train page's address
+    assert "sweep" in link.proto.label.lower() and "mode" in link.proto.label
