@@ -8,6 +8,8 @@ from the header, before any pixel is decoded (``lab.images``).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import os
 import warnings
@@ -31,6 +33,14 @@ from lab.models import predict_logits
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Background for transparent images: white, as they are usually shown.
 TRANSPARENT_BACKGROUND = (255, 255, 255)
+# Longest side, in pixels, of an image opened to be shown (``open_image(max_side=)``): more than
+# any page shows (192 px) or any network reads (227 px), a fraction of a photo's memory.
+SHOWN_SIDE = 512
+# Decoding an image of more pixels than this frees enough memory to hand back to the system.
+LARGE_DECODE = 4_000_000
+# EXIF orientations that turn a picture a quarter: its width and height swap when it is shown.
+QUARTER_TURNS = frozenset({5, 6, 7, 8})
+EXIF_ORIENTATION = 0x0112
 
 ImageSource = str | os.PathLike | bytes | BinaryIO
 
@@ -76,8 +86,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
-    """Decode an image safely into RGB, or raise ``ImageError`` saying why not."""
+def open_image(
+    source: ImageSource, name: str | None = None, max_side: int | None = None
+) -> Image.Image:
+    """Decode an image safely into RGB, or raise ``ImageError`` saying why not. With
+    ``max_side``, the image is kept at most that many pixels on its longer side: a JPEG decodes
+    at a reduced scale (Pillow's draft), anything else shrinks right after decoding, so a
+    7000 x 7000 upload costs what it shows, not the 147 MB of its pixels."""
     name = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
     data = _read_bytes(source, name)
     try:
@@ -87,15 +102,50 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
             warnings.simplefilter("ignore")
             image = open_checked(io.BytesIO(data), name)
             image.seek(0)  # animated images: the first frame
+            if max_side is not None:
+                image.draft(None, (max_side, max_side))  # JPEG only; a no-op for the others
             image.load()
-            image = ImageOps.exif_transpose(image) or image
-            return _to_rgb(image)
+            large = image.width * image.height > LARGE_DECODE
+            image = _to_rgb(ImageOps.exif_transpose(image) or image)
     except ImageError:
         raise
     except UnidentifiedImageError as error:
         raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"{name}: damaged or truncated image ({error})") from error
+    if max_side is not None:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        if large:
+            release_freed_memory()
+    return image
+
+
+def shown_size(data: bytes, name: str) -> tuple[int, int]:
+    """Width and height of an image as it is shown (its EXIF orientation applied), read from
+    its header without decoding a pixel: the size an upload had before ``open_image`` shrank
+    it. Call it on data ``open_image`` has accepted."""
+    with open_checked(io.BytesIO(data), name) as image:
+        width, height = image.size
+        turned = image.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS
+    return (height, width) if turned else (width, height)
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed after a large decode back to the system. glibc keeps freed heap
+    memory for reuse, so the full-size copies of one big upload left a server hundreds of MB
+    larger for good; elsewhere (no ``malloc_trim``) this does nothing."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim`` from the running process's own symbols; None without glibc."""
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (OSError, TypeError):  # no process handle to load symbols from (Windows)
+        return None
 
 
 def preprocess_image(

@@ -32,11 +32,11 @@ chosen = view.image_choice(dataset)
 if chosen is None:
     st.info("Choose an image above to look inside the network.", icon=":material/image:")
     st.stop()
-name, picture = chosen
+name, picture, given = chosen
 inside = view.look(checkpoint, picture)
 
 st.subheader("The image's path through the layers", anchor=False)
-view.image_path(name, picture, inside)
+view.image_path(name, given, inside)
 
 st.subheader("Feature maps", anchor=False)
 layer = view.layer_choice(inside)

@@ -73,11 +73,10 @@ def uploaded_images(files: list) -> tuple[list[Source], list[str]]:
     sources, errors = [], []
     for file in files:
         try:
-            image = open_image(file.getvalue(), file.name)
+            image = open_image(file.getvalue(), file.name, max_side=PREVIEW_SIDE)
         except LabError as error:
             errors.append(str(error))
             continue
-        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         sources.append(Source(file.name, image))
     return sources, errors
 

@@ -20,7 +20,14 @@ from lab.checkpoint import LoadedModel
 from lab.data import Dataset
 from lab.errors import LabError
 from lab.lenses import insight
-from lab.predict import Prediction, network_view, open_image, predict_images, preprocess_image
+from lab.predict import (
+    SHOWN_SIDE,
+    Prediction,
+    network_view,
+    open_image,
+    predict_images,
+    preprocess_image,
+)
 from lab.uploads import upload_store
 
 TOP_K = 5
@@ -82,13 +89,21 @@ def network_input(loaded: LoadedModel, image: Image.Image) -> np.ndarray:
     return network_view(tensor, loaded.mean, loaded.std)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def decoded(name: str, data: bytes) -> Image.Image:
+    """An upload decoded once, and kept at most ``SHOWN_SIDE`` px on its longer side: the page
+    shows it at 160 px and the network reads at most 227, so a photo's full size would only
+    hold the server's memory."""
+    return open_image(data, name, max_side=SHOWN_SIDE)
+
+
 def uploaded_images(uploads: list[tuple[str, bytes]]) -> list[Picture]:
-    """Uploaded files decoded, in their order (names may repeat); a file that cannot be
-    decoded gets its reason instead."""
+    """Uploaded files decoded (``decoded``), in their order (names may repeat); a file that
+    cannot be decoded gets its reason instead."""
     pictures = []
     for name, data in uploads:
         try:
-            pictures.append(Picture(name, open_image(data, name)))
+            pictures.append(Picture(name, decoded(name, data)))
         except LabError as error:
             pictures.append(Picture(name, None, str(error)))
     return pictures

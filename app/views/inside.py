@@ -41,7 +41,7 @@ from lab.lenses.inside import (
     look_inside,
     map_picture,
 )
-from lab.predict import MAX_FILE_BYTES, MAX_PIXELS, open_image
+from lab.predict import MAX_FILE_BYTES, MAX_PIXELS, SHOWN_SIDE, open_image, shown_size
 from lab.runs import RunInfo
 
 # What the uploader offers: the picture formats the lab reads.
@@ -88,10 +88,11 @@ def draw_test_image(dataset: Dataset) -> None:
     PICKS.set("test_index", int(np.random.default_rng().integers(len(dataset.test))))
 
 
-def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image] | None:
-    """The image to look into, with its name: a random test image (one is drawn on the first
-    visit), an upload or a photo; None until there is one. A file that is not a picture is
-    refused in a sentence."""
+def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image, tuple[int, int]] | None:
+    """The image to look into, with its name and the size it was given at: a random test
+    image (one is drawn on the first visit), an upload or a photo, kept at most
+    ``SHOWN_SIDE`` px; None until there is one. A file that is not a picture is refused in a
+    sentence."""
     source = st.segmented_control(
         "Image",
         tuple(SOURCES),
@@ -110,7 +111,7 @@ def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image] | None:
         index = PICKS["test_index"]
         true = dataset.classes[int(dataset.test.labels[index])]
         picture = Image.fromarray(chw_to_hwc(dataset.test.images[index]))
-        return f"test image {index} ({true})", picture
+        return f"test image {index} ({true})", picture, picture.size
     if source == "upload":
         megabytes = min(st.get_option("server.maxUploadSize"), MAX_FILE_BYTES // 2**20)
         file = st.file_uploader(
@@ -124,7 +125,9 @@ def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image] | None:
     if file is None:
         return None
     try:
-        return file.name, open_image(file.getvalue(), file.name)
+        data = file.getvalue()
+        picture = open_image(data, file.name, max_side=SHOWN_SIDE)
+        return file.name, picture, shown_size(data, file.name)
     except LabError as error:
         st.error(str(error), icon=":material/broken_image:")
         return None
@@ -222,8 +225,9 @@ def path_table(path: ImagePath) -> pd.DataFrame:
     )
 
 
-def image_path(name: str, picture: Image.Image, inside: InsideView) -> None:
-    """The image as given and as the network sees it, beside its path through the layers."""
+def image_path(name: str, given: tuple[int, int], inside: InsideView) -> None:
+    """The image as the network sees it (and the size it was ``given`` at), beside its path
+    through the layers."""
     seen, steps = st.columns([1, 3])
     seen.image(
         upscale(inside.picture, PICTURE_SIDE),
@@ -231,9 +235,9 @@ def image_path(name: str, picture: Image.Image, inside: InsideView) -> None:
         output_format=CRISP,
     )
     side = inside.picture.shape[0]
-    if picture.size != (side, side):
+    if given != (side, side):
         seen.caption(
-            f"Resized from {picture.size[0]} x {picture.size[1]} px to {side} px, the size "
+            f"Resized from {given[0]} x {given[1]} px to {side} px, the size "
             "the network was trained on."
         )
     steps.markdown(f"**{inside.path.summary}**")

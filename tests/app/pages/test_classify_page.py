@@ -10,6 +10,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from app_helpers import button, open_page, texts
 from PIL import Image
@@ -17,11 +18,12 @@ from PIL import Image
 from app import nav
 from app.state import classify
 from app.state.classify import PICKS
+from app.views import classify as view
 from app.widgets import IMAGE_LIMIT_MB, UPLOAD_LIMIT_MB
 from lab import cli, runs
 from lab.checkpoint import load_model
 from lab.lenses import insight
-from lab.predict import MAX_FILE_BYTES, open_image, predict_images
+from lab.predict import MAX_FILE_BYTES, SHOWN_SIDE, open_image, predict_images
 from lab.uploads import upload_store
 
 
@@ -231,3 +233,18 @@ def test_each_uploader_states_and_enforces_one_limit(with_data, with_runs):
     assert checkpoint.proto.max_upload_size_mb == UPLOAD_LIMIT_MB
     # The uploader's own "Limit ... MB per file" states it: the labels do not repeat a figure.
     assert "MB" not in images.label and "MB" not in checkpoint.label
+
+
+def test_a_big_upload_is_kept_at_the_size_the_page_shows(with_data, with_runs):
+    picture = Image.new("RGB", (7000, 7000), (40, 90, 160))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    data = buffer.getvalue()
+    (kept,) = view.uploaded_images([("poster.png", data)])
+    assert kept.image.size == (SHOWN_SIDE, SHOWN_SIDE)
+    assert np.asarray(kept.image).nbytes == SHOWN_SIDE * SHOWN_SIDE * 3  # not 147 MB
+    at = open_page(nav.CLASSIFY)
+    at.file_uploader(key=classify.IMAGES_UPLOAD).upload("poster.png", data, "image/png")
+    at.run()
+    assert not at.exception, at.exception[0].message
+    assert len(top1_on_page(at)) == 1
