@@ -6,7 +6,8 @@ Widgets are found by their ``key`` (Streamlit puts ``st-key-<key>`` on a keyed w
 container; the app's state modules derive the keys, as ``app.state.train.FORM.key("epochs")``),
 charts by their title or axis text, and chart data is read from the ARIA labels Vega writes on
 every mark (``class: cat; images: 20; split: train``), so the tests check what is drawn, not
-how.
+how. ``Offline`` records what a tab must not do: log a console error, fail a request, or reach
+another host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -131,6 +133,63 @@ def page_text(page: Page) -> str:
         if locator.count():
             parts.append(locator.first.inner_text())
     return "\n\n==== sidebar ====\n\n".join(parts)
+
+
+# --- what a tab must not do --------------------------------------------------------------------
+
+# Streamlit's frontend opened at a page's own address (a reload of /train) first looks for its
+# server under that address, gets a 404 there and then finds it at the root
+# (streamlit/streamlit#7074): Streamlit's own probe, not a request of the lab, and harmless.
+BASE_PATH_PROBE = re.compile(r"/[^/?]+/_stcore/(?:health|host-config)$")
+
+
+# A request the browser cancels itself (a page left, or a rerun that removed an element while
+# it loaded) fails with this: nothing answered wrongly.
+ABORTED = "net::ERR_ABORTED"
+
+
+class Offline:
+    """What a tab did that the lab must not: console errors and failed requests (but
+    Streamlit's probe above), uncaught script errors, and requests to any host but the app's."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page = page
+        self.app = urlsplit(url).netloc
+        self.problems: list[str] = []
+        page.on("console", self.console)
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        page.on("request", lambda request: self.visit(request.url))
+        page.on("websocket", lambda socket: self.visit(socket.url))
+        page.on("response", self.answered)
+        page.on("requestfailed", self.failed)
+
+    def where(self) -> str:
+        """The page of the app the tab is on."""
+        return urlsplit(self.page.url).path
+
+    def console(self, message) -> None:
+        probe = BASE_PATH_PROBE.search(urlsplit(message.location.get("url", "")).path)
+        if message.type == "error" and not probe:
+            self.problems.append(
+                f"console error on {self.where()}: {message.text} ({message.location})"
+            )
+
+    def answered(self, response) -> None:
+        if response.status >= 400 and not BASE_PATH_PROBE.search(urlsplit(response.url).path):
+            self.problems.append(
+                f"request failed on {self.where()}: HTTP {response.status} for {response.url}"
+            )
+
+    def failed(self, request) -> None:
+        if request.failure != ABORTED:
+            self.problems.append(
+                f"request failed on {self.where()}: {request.failure} for {request.url}"
+            )
+
+    def visit(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("data", "blob") and parts.netloc != self.app:
+            self.problems.append(f"request to another host: {url}")
 
 
 # --- moving around -----------------------------------------------------------------------------

@@ -3,8 +3,9 @@ port over it, and a fresh Chromium tab (a new browser session) for every test, s
 sets up what it needs and runs alone or in any order; a second browser (``watcher``) for the
 tests of two sessions, and a server whose idle rule pauses a run between two polls.
 
-Every tab fails its test on a browser console error, an uncaught script error, or a request to
-any host but the app's: the lab works offline, favicon and fonts included.
+Every tab fails its test on a browser console error, a failed request (an HTTP error or a
+request that got no answer), an uncaught script error, or a request to any host but the app's:
+the lab works offline, favicon and fonts included.
 
 Skipped, with the reason, where Chromium (/usr/bin/chromium), Playwright or the real data
 (CIFAR_LAB_DATA, an image folder) is missing; CI installs Chromium and sets CIFAR_LAB_DATA.
@@ -19,12 +20,12 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from scripts.lab_browser import (
     CHROMIUM,
+    Offline,
     button,
     chromium_page,
     go_to,
@@ -99,37 +100,6 @@ def idle_server(data_subset, tmp_path_factory):
         yield server
     finally:
         server.stop()
-
-
-# Streamlit's frontend opened at a page's own address (a reload of /train) first looks for its
-# server under that address, gets a 404 there and then finds it at the root
-# (streamlit/streamlit#7074): Streamlit's own probe, not a request of the lab, and harmless.
-BASE_PATH_PROBE = re.compile(r"/[^/?]+/_stcore/(?:health|host-config)$")
-
-
-class Offline:
-    """What a tab did that the lab must not: console errors (but Streamlit's probe above),
-    uncaught script errors, and requests to any host but the app's."""
-
-    def __init__(self, page, url: str) -> None:
-        self.page = page
-        self.app = urlsplit(url).netloc
-        self.problems: list[str] = []
-        page.on("console", self.console)
-        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
-        page.on("request", lambda request: self.visit(request.url))
-        page.on("websocket", lambda socket: self.visit(socket.url))
-
-    def console(self, message) -> None:
-        probe = BASE_PATH_PROBE.search(urlsplit(message.location.get("url", "")).path)
-        if message.type == "error" and not probe:
-            where = urlsplit(self.page.url).path  # the page of the app it happened on
-            self.problems.append(f"console error on {where}: {message.text} ({message.location})")
-
-    def visit(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("data", "blob") and parts.netloc != self.app:
-            self.problems.append(f"request to another host: {url}")
 
 
 @pytest.fixture(scope="session")
