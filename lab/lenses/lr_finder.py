@@ -152,8 +152,9 @@ def suggest(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
             at_min,
             f"The loss did not fall: its smoothed value went from {level:.2f} to {floor:.2f} "
             f"at best, less than the {needed:.2f} a real fall needs (its step-to-step noise is "
-            f"{scatter:.2f}), so there is no rate to suggest. The rates tried were too small to "
-            "train, or the test too short: try more steps or a larger batch.",
+            f"{scatter:.2f}). In {count} steps no rate of the range trained the network "
+            "measurably, so there is no rate to suggest: keep the rate you have, or test again "
+            "with larger batches, whose loss is steadier.",
         )
     slope = np.gradient(smoothed[start : lowest + 1], np.log10(lrs[start : lowest + 1]))
     steepest = start + int(np.argmin(slope))
