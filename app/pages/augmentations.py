@@ -106,3 +106,4 @@ with actions:
         nav.switch_to(nav.TRAIN)
     if in_use:
         st.success("The Train page uses this augmentation.", icon=":material/check:")
+view.pipeline_code(config)

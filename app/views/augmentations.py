@@ -18,6 +18,7 @@ from app.settings import control
 from app.state import augment
 from app.state.augment import CONTROLS, PIPELINE, switch
 from lab.augment import apply_reference, describe_params, sample_params
+from lab.codegen import augmentation_section
 from lab.config import AugmentConfig, declaration
 from lab.data import Dataset
 from lab.errors import ConfigError, LabError
@@ -162,3 +163,13 @@ def load_json_upload() -> None:
         return
     augment.load(config)
     augment.set_message("success", f"Loaded the settings of {file.name}.")
+
+
+def pipeline_code(config: AugmentConfig) -> None:
+    """The augmentation as the Train page's standalone script writes it: its settings and the
+    training and test ``transforms.Compose``, a switched-off transform commented out."""
+    st.markdown("**In PyTorch**, as the script of a run with this augmentation writes it")
+    st.caption(
+        "`mean` and `std` are the training images' own, computed a step earlier in the script."
+    )
+    st.code(augmentation_section(config).code, language="python")

@@ -6,7 +6,8 @@ stopping and checkpointing, the test), each a ``Section`` with its title, why it
 its code. ``render_script`` joins them into one Python file that needs only torch, torchvision,
 numpy, Pillow and scikit-learn (no ``lab``), ``render_notebook`` into a notebook with a heading
 cell before each code cell, and ``section_for_setting`` names the section a setting lands in,
-so a view can show the code a control changes. ``cifar-lab code`` writes either
+so a view can show the code a control changes, and ``augmentation_section`` is the step an
+augmentation alone writes (its ``transforms.Compose``). ``cifar-lab code`` writes either
 (``write_code``), and run cards carry the script.
 """
 
@@ -18,16 +19,17 @@ from pathlib import Path
 
 import nbformat
 
-from lab.codegen.data_steps import DATA_STEPS
+from lab.codegen.data_steps import DATA_STEPS, augmentation
 from lab.codegen.section import FIELD_PATHS, Section
 from lab.codegen.train_steps import TRAIN_STEPS
-from lab.config import SETTINGS, RunConfig
+from lab.config import MIN_INPUT, SETTINGS, AugmentConfig, ModelConfig, RunConfig
 from lab.errors import ConfigError, LabError
 from lab.io import atomic_write_text
 
 __all__ = [
     "FIELD_PATHS",
     "Section",
+    "augmentation_section",
     "render_notebook",
     "render_script",
     "script_sections",
@@ -60,6 +62,15 @@ def section_for_setting(config: RunConfig, key: str) -> Section:
     a field path): where a change of that setting shows."""
     path = setting_path(key)
     return next(section for section in script_sections(config) if path in section.settings)
+
+
+def augmentation_section(augment: AugmentConfig) -> Section:
+    """The augmentation step of a script that trains with ``augment``: its settings as
+    constants and the training and test ``transforms.Compose``. The step reads nothing but the
+    augmentation; the run around it has the network that takes the smallest images, so that
+    every resize an augmentation may have fits it."""
+    smallest = min(MIN_INPUT, key=MIN_INPUT.__getitem__)
+    return augmentation(RunConfig(augment=augment, model=ModelConfig(name=smallest)))
 
 
 def _title(config: RunConfig) -> str:
