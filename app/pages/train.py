@@ -14,7 +14,7 @@ from app.cache import inference_device
 from app.data import require_dataset
 from app.state import source
 from app.state.train import FORM
-from app.views.train import buttons, form, live, sweep_plan, tools
+from app.views.train import buttons, code, form, live, sweep_plan, tools
 
 # Seconds between two redraws of the live view while a job is active.
 POLL_S = 1.5
@@ -49,6 +49,7 @@ with st.container(border=True):
     form.settings_form(form.SHOWN, mode, snap if active else None, problem)
 if grid is not None:
     sweep_plan.render(config, grid, train_images, source.runs_dir())
+code.render(config, form.SHOWN, snap if active else None, tuple(grid or ()))
 in_form = snap.config.settings() if active else FORM.values()
 with st.expander("Model anatomy: layers, output shapes, parameters and FLOPs"):
     tools.anatomy(in_form["model"], in_form["width"], len(dataset.classes))
