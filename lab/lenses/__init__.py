@@ -2,7 +2,8 @@
 
 The pipeline (``lab.data`` -> ``lab.augment`` -> ``lab.models`` -> ``lab.fit`` -> ``lab.runs``)
 makes runs; these modules read them: ``insight`` (confusion pairs, top losses, calibration,
-checkpoint comparison, the patience what-if, the generalisation gap, model anatomy),
+checkpoint comparison, model anatomy), ``dynamics`` (the patience what-if and the
+generalisation gap, from a run's history),
 ``inside`` (an image's path through the layers, feature maps, first-layer filters, what a
 channel responds to), ``gradcam`` and ``attribution`` (Grad-CAM, Integrated Gradients,
 occlusion and saliency through Captum), ``embedding`` (a 2-D map of the penultimate features),

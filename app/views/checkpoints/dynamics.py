@@ -14,7 +14,7 @@ from app.views.checkpoints import METRICS, chart
 from lab import runs
 from lab.config import MONITORS, SETTINGS
 from lab.errors import LabError
-from lab.lenses import insight
+from lab.lenses import dynamics
 from lab.runs import RunInfo
 
 
@@ -40,7 +40,7 @@ def render(run: RunInfo) -> None:
     left, right = st.columns(2)
     patience = control(left, SETTINGS["patience"], VIEW, field="whatif_patience")
     min_delta = control(right, SETTINGS["min_delta"], VIEW, field="whatif_min_delta")
-    outcome = insight.patience_what_if(history, patience, min_delta, monitor)
+    outcome = dynamics.patience_what_if(history, patience, min_delta, monitor)
     chart(
         st,
         charts.what_if,
@@ -59,7 +59,7 @@ def render(run: RunInfo) -> None:
 
     st.markdown("**Generalisation gap**: how much better the model does on its training images")
     try:
-        gap = insight.generalisation_gap(history)
+        gap = dynamics.generalisation_gap(history)
     except LabError as error:
         st.caption(str(error))
         return

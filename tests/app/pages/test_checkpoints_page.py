@@ -25,7 +25,7 @@ from lab.data import load_dataset
 from lab.evaluate import Evaluation
 from lab.fit import fit
 from lab.launch import prepare_run
-from lab.lenses import insight
+from lab.lenses import dynamics, insight
 from lab.lenses.embedding import embedding_map
 from lab.stored_evaluation import EVALUATION, load_evaluation, save_evaluation
 from lab.sweep import create_sweep, read_sweep, results_frame, run_sweep
@@ -217,10 +217,10 @@ def test_dynamics_replay_the_what_if_and_show_the_gap(with_data, with_runs):
         at.slider(key=VIEW.key("whatif_patience")).set_value(patience)
         at.number_input(key=VIEW.key("whatif_min_delta")).set_value(min_delta).run()
         assert not at.exception, at.exception[0].message
-        expected = insight.patience_what_if(history, patience, min_delta, monitor)
+        expected = dynamics.patience_what_if(history, patience, min_delta, monitor)
         assert expected.message in texts(at)
     assert chart_axes(at) == [("epoch", monitor), ("epoch", "acc_gap"), ("epoch", "loss_gap")]
-    gap = insight.generalisation_gap(history)
+    gap = dynamics.generalisation_gap(history)
     shown = texts(at)
     assert all(event.message in shown for event in gap.events)
     if gap.onset_epoch is None:
