@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ from lab.data import Dataset
 from lab.device import pick_device
 from lab.errors import ConfigError, LabError
 from lab.fit import fit
-from lab.job_snapshot import (  # the states and snapshot types: part of this module's API
+from lab.job_state import (  # the states, the record and the snapshot: part of this API
     ACTIVE_STATES,
     CANCELLED,
     ENDED_STATES,
@@ -47,10 +47,11 @@ from lab.job_snapshot import (  # the states and snapshot types: part of this mo
     STOPPED,
     STOPPING,
     BatchLoss,
+    JobRecord,
     JobSnapshot,
     SweepProgress,
 )
-from lab.launch import PreparedRun, prepare_resume, prepare_run
+from lab.launch import prepare_resume, prepare_run
 from lab.outcome import Outcome
 from lab.train import BatchEvent, EndEvent, EpochEvent, TrainControl
 
@@ -97,75 +98,6 @@ def default_idle_pause_s() -> float:
     return value
 
 
-@dataclass
-class _Job:
-    """Mutable job record; only touched with the manager's lock held."""
-
-    job_id: str
-    prepared: PreparedRun | None  # freed once the job can no longer train
-    run_dir: Path
-    config: RunConfig
-    owner: str | None
-    owner_name: str | None = None
-    control: TrainControl = field(default_factory=TrainControl)
-    # Whether the next training continues from last.pt: as prepared at first (a run folder
-    # without a usable last.pt starts again), then whether the job's own training wrote one.
-    resume: bool = False
-    state: str = QUEUED
-    # True from the start of a training thread until it has recorded how the run ended: only
-    # then can a pause be lifted or a stop be requested through ``control``.
-    training: bool = False
-    epoch: int = 0
-    batch: int = 0
-    batches: int = 0
-    images_per_s: float | None = None
-    history: list[dict] = field(default_factory=list)
-    batch_losses: list[BatchLoss] = field(default_factory=list)
-    loss_average: float = 0.0
-    best_epoch: int | None = None
-    best_value: float | None = None
-    patience_counter: int = 0
-    outcome: Outcome | None = None
-    reason: str | None = None
-    error: str | None = None
-    metrics: dict = field(default_factory=dict)
-    last_watched: float = field(default_factory=time.monotonic)
-    # Training time excluding pauses, and the progress this job started from (a resumed run
-    # starts part-way), for the ETA.
-    active_s: float = 0.0
-    active_since: float | None = None
-    progress_at_start: float | None = None
-    # A sweep job: its progress, the data its runs train on, and each run's config by name;
-    # ``between_runs`` from the end of one run until the next one's first batch.
-    sweep: SweepProgress | None = None
-    dataset: Dataset | None = None
-    sweep_configs: dict[str, RunConfig] = field(default_factory=dict)
-    between_runs: bool = False
-
-    def run_progress(self) -> float:
-        """0 to 1 over the epochs of the run in training."""
-        epochs = self.config.train.epochs
-        done = len(self.history)
-        if self.batches and self.epoch == done + 1:
-            return min(1.0, (done + self.batch / self.batches) / epochs)
-        return min(1.0, done / epochs)
-
-    def progress(self) -> float:
-        if self.sweep is None:
-            return self.run_progress()
-        current = 0.0 if self.between_runs else self.run_progress()
-        return min(1.0, (self.sweep.done + current) / len(self.sweep.runs))
-
-    def eta_s(self, now: float) -> float | None:
-        """Seconds left at the speed of the active time so far (pauses do not count)."""
-        active = self.active_s + (now - self.active_since if self.active_since is not None else 0)
-        progress = self.progress()
-        gained = progress - (self.progress_at_start or 0.0)
-        if self.state != RUNNING or gained <= 0 or active <= 0:
-            return None
-        return active * (1.0 - progress) / gained
-
-
 class JobManager:
     """Runs training jobs in background threads, with a cap, a queue and an idle pause."""
 
@@ -183,7 +115,7 @@ class JobManager:
         self._clock = clock
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, JobRecord] = {}
         self._queue: list[str] = []
         self._ids = itertools.count(1)
 
@@ -207,7 +139,7 @@ class JobManager:
         nothing behind.
         """
         prepared = prepare_run(config, Path(runs_dir), name=name, dataset=dataset)
-        job = _Job(self._new_id(), prepared, prepared.run_dir, prepared.config, owner)
+        job = JobRecord(self._new_id(), prepared, prepared.run_dir, prepared.config, owner)
         return self._add(job, owner_name)
 
     def submit_sweep(
@@ -224,7 +156,7 @@ class JobManager:
         sweep_dir = Path(sweep_dir)
         planned = sweep.read_sweep(sweep_dir)
         configs = {entry["run"]: RunConfig.from_dict(entry["config"]) for entry in planned["runs"]}
-        job = _Job(self._new_id(), None, sweep_dir, next(iter(configs.values())), owner)
+        job = JobRecord(self._new_id(), None, sweep_dir, next(iter(configs.values())), owner)
         job.sweep = SweepProgress(planned["grid"], tuple(configs), ())
         job.dataset, job.sweep_configs = dataset, configs
         return self._add(job, owner_name)
@@ -247,7 +179,7 @@ class JobManager:
         prepared = prepare_resume(run_dir, dataset=dataset)
         if prepared.ended is not None and prepared.ended.complete:
             raise LabError(f"run {run_dir.name} has already ended: {prepared.ended.label}")
-        job = _Job(self._new_id(), prepared, run_dir, prepared.config, owner)
+        job = JobRecord(self._new_id(), prepared, run_dir, prepared.config, owner)
         job.reason, job.resume = prepared.notice, prepared.resume
         if prepared.resume:
             job.history = list(runs.read_history(run_dir).to_dict("records"))
@@ -343,7 +275,7 @@ class JobManager:
     def _new_id(self) -> str:
         return f"job-{next(self._ids)}"
 
-    def _add(self, job: _Job, owner_name: str | None) -> str:
+    def _add(self, job: JobRecord, owner_name: str | None) -> str:
         job.owner_name = runs.owner_name(owner_name or "") or None
         with self._lock:
             job.last_watched = self._clock()
@@ -352,7 +284,7 @@ class JobManager:
             self._schedule()
         return job.job_id
 
-    def _job(self, job_id: str) -> _Job:
+    def _job(self, job_id: str) -> JobRecord:
         try:
             return self._jobs[job_id]
         except KeyError:
@@ -360,7 +292,7 @@ class JobManager:
                 f"no training job {job_id!r} in this app (it may have restarted)"
             ) from None
 
-    def _owned(self, job_id: str, by: str | None) -> _Job:
+    def _owned(self, job_id: str, by: str | None) -> JobRecord:
         job = self._job(job_id)
         if not self._snapshot(job).owned_by(by):
             raise LabError(
@@ -369,7 +301,7 @@ class JobManager:
             )
         return job
 
-    def _stop(self, job: _Job) -> None:
+    def _stop(self, job: JobRecord) -> None:
         if job.state not in (QUEUED, RUNNING, PAUSED):
             return
         if job.job_id in self._queue:
@@ -389,18 +321,18 @@ class JobManager:
         self._schedule()
 
     @staticmethod
-    def _never_trained(job: _Job) -> bool:
+    def _never_trained(job: JobRecord) -> bool:
         if job.sweep is None:
             return not (job.run_dir / runs.CONFIG).exists()
         return not any((job.run_dir / name).exists() for name in job.sweep.runs)
 
-    def _is_idle(self, job: _Job) -> bool:
+    def _is_idle(self, job: JobRecord) -> bool:
         return self._clock() - job.last_watched > self.idle_pause_s
 
     def _idle_reason(self) -> str:
         return f"paused automatically: nobody watched it for {self.idle_pause_s:.0f} s"
 
-    def _mark_inactive(self, job: _Job) -> None:
+    def _mark_inactive(self, job: JobRecord) -> None:
         if job.active_since is not None:
             job.active_s += self._clock() - job.active_since
             job.active_since = None
@@ -428,7 +360,7 @@ class JobManager:
             busy += 1
         self._changed.notify_all()
 
-    def _train(self, job: _Job) -> None:
+    def _train(self, job: JobRecord) -> None:
         """Thread body: fit (or resume) the run, then record how it ended in one step."""
         ended, outcome, reason = FAILED, None, None
         error: str | None = "the training thread ended unexpectedly"
@@ -466,7 +398,7 @@ class JobManager:
                 job.resume = (job.run_dir / runs.LAST).exists()
                 self._schedule()
 
-    def _run_sweep(self, job: _Job) -> tuple[Outcome, str]:
+    def _run_sweep(self, job: JobRecord) -> tuple[Outcome, str]:
         """Thread body of a sweep job: its runs in turn, each run's events and results folded
         into the job record; (outcome, reason) of the sweep as a whole."""
         with self._lock:
@@ -489,7 +421,7 @@ class JobManager:
             return Outcome.STOPPED, Outcome.STOPPED.label
         return Outcome.FINISHED, f"finished: {sweep.describe(ended)}"
 
-    def _on_event(self, job: _Job, event: object) -> None:
+    def _on_event(self, job: JobRecord, event: object) -> None:
         """Training-thread callback: fold an engine event into the job record."""
         with self._lock:
             if job.between_runs and isinstance(event, (BatchEvent, EpochEvent)):
@@ -521,7 +453,7 @@ class JobManager:
             self._changed.notify_all()
 
     @staticmethod
-    def _next_run(job: _Job) -> None:
+    def _next_run(job: JobRecord) -> None:
         """A sweep's next run has started: the per-run fields start afresh (lock held)."""
         job.between_runs = False
         job.config = job.sweep_configs[job.sweep.current]
@@ -529,7 +461,7 @@ class JobManager:
         job.history, job.batch_losses, job.loss_average = [], [], 0.0
         job.best_epoch = job.best_value = None
 
-    def _snapshot(self, job: _Job) -> JobSnapshot:
+    def _snapshot(self, job: JobRecord) -> JobSnapshot:
         position = self._queue.index(job.job_id) + 1 if job.job_id in self._queue else None
         return JobSnapshot(
             job_id=job.job_id,
