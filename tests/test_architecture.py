@@ -171,3 +171,10 @@ def test_the_layering_check_finds_every_crossing(tmp_path):
         "app.views.inside -> app.pages.classify",
         "app.widgets -> app.views.classify",
     ]
+
+
+def test_no_two_test_files_share_a_name():
+    """pytest imports test modules by their file name (the test folders are not packages), so a
+    second file of the same name anywhere under tests/ stops the whole run at collection."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
