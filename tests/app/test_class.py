@@ -90,6 +90,10 @@ def test_a_run_stays_its_browsers_after_a_reload_and_no_other_browser_controls_i
     button(at, "Start").click().run()
     (snap,) = job_manager().jobs()
     assert snap.owner == at.query_params[KEY] and snap.owner_name == "Ada"
+    # Pause is offered to a running job (a queued one can only be stopped): on a busy suite the
+    # run may wait in the queue for a moment first.
+    running = frozenset({jobs.RUNNING})
+    assert job_manager().wait(snap.job_id, 60, states=running) == jobs.RUNNING
 
     again = reopened(at, nav.TRAIN)
     assert not again.exception, again.exception[0].message

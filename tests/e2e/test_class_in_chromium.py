@@ -119,7 +119,8 @@ def test_a_run_stays_its_students_after_a_reload_and_a_classmate_watches_it_read
             PAGE_TIMEOUT_S,
             "the run's live chart",
         )
-        assert metric(watcher, "State") == "Training"
+        # The view refreshes every 1.5 s, and a look in the middle of a redraw finds no metric.
+        wait_until(lambda: metric(watcher, "State") == "Training", PAGE_TIMEOUT_S, "its state")
         wait_settled(watcher)
         assert enabled_pauses(watcher) == 0  # read-only: no Pause for the classmate
         assert not button(watcher, "Start").is_disabled()  # a run of their own stays possible
