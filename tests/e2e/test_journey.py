@@ -189,7 +189,12 @@ def test_dataset_page_shows_class_chart_sample_grid_and_channel_statistics(page,
 
 def test_rotation_slider_changes_the_augmentation_preview(page):
     go_to(page, "Augmentations", PAGE_TIMEOUT_S)
-    before = wait_until(lambda: captioned_images(page), PAGE_TIMEOUT_S, "the augmentations")
+    # Every image with its caption: the captions are drawn a moment after the images.
+    before = wait_until(
+        lambda: (shown := captioned_images(page)) and all(i["caption"] for i in shown) and shown,
+        PAGE_TIMEOUT_S,
+        "the augmentations",
+    )
     originals = [image["src"] for image in before if image["caption"] == "original"]
     draws = [image["src"] for image in before if image["caption"] != "original"]
     assert originals and len(draws) >= len(originals), before
