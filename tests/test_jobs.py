@@ -117,17 +117,34 @@ def test_cap_of_one_queues_the_second_job_in_its_own_folder(manager, tiny_folder
     assert manager.snapshot(first).state == jobs.STOPPED
 
 
+class FakeClock:
+    """A clock the test moves by hand: the manager's active and paused time, exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_job_nobody_polls_is_paused_and_can_be_resumed(tiny_folder, tmp_path):
-    manager = JobManager(max_running=1, idle_pause_s=1.0, device=pick_device("cpu"))
+    # The test moves the clock: with real time, a batch that ends between the two jobs' idle
+    # deadlines starts the queued job instead of pausing it (CI saw it on a busy host).
+    clock = FakeClock()
+    manager = JobManager(max_running=1, idle_pause_s=1.0, device=pick_device("cpu"), clock=clock)
     try:
         job_id = manager.submit(tiny_config(tiny_folder, epochs=400), tmp_path)
         queued = manager.submit(tiny_config(tiny_folder, epochs=1), tmp_path)
-        # Nobody watches either job: the running one pauses itself, and the queued one is
-        # paused instead of being started in its place.
+        wait_until(lambda: manager.snapshot(job_id, watch=False).progress > 0)
+        assert manager.snapshot(queued, watch=False).state == jobs.QUEUED
+        clock.now = 2.0  # nobody has watched either job for 2 s
+        # The running one pauses itself, and the queued one is paused instead of being started
+        # in its place.
         assert manager.wait(job_id, 60, states=frozenset({jobs.PAUSED})) == jobs.PAUSED
         idle = wait_until(lambda: (snap := manager.snapshot(job_id, watch=False)).parked and snap)
         assert idle.reason.startswith("paused automatically")
-        wait_until(lambda: manager.snapshot(queued, watch=False).state == jobs.PAUSED)
+        assert manager.snapshot(queued, watch=False).state == jobs.PAUSED
+        assert not training_thread_alive(queued)
         assert len(manager.snapshot(job_id, watch=False).batch_losses) == len(idle.batch_losses)
 
         manager.resume(job_id)
@@ -194,16 +211,6 @@ def test_an_unfinished_run_folder_resumes_in_a_new_manager(manager, tiny_folder,
     assert fresh.snapshot(resumed).history[-1]["epoch"] == done
     assert fresh.wait(resumed, 60) == jobs.FINISHED
     assert [row["epoch"] for row in fresh.snapshot(resumed).history] == [1, 2, 3, 4]
-
-
-class FakeClock:
-    """A clock the test moves by hand: the manager's active and paused time, exactly."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_eta_counts_only_active_time_across_pauses(tiny_folder, tmp_path):
