@@ -14,31 +14,21 @@ from lab.checkpoint import (
 from lab.config import ModelConfig
 from lab.data import CIFAR10_CLASSES, CIFAR10_MEAN
 from lab.errors import CheckpointError, LabError
-from lab.fit import fit
-from lab.launch import prepare_run
 from lab.models import build_model
-from tests.conftest import tiny_config
 
 
-@pytest.fixture(scope="module")
-def trained_run(tiny_folder, tmp_path_factory):
-    config = tiny_config(tiny_folder, epochs=1)
-    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="ckpt")).run_dir
-    return run_dir
-
-
-def test_model_is_rebuilt_from_the_checkpoint_config(trained_run):
-    loaded = load_model(trained_run / "best.pt")
+def test_model_is_rebuilt_from_the_checkpoint_config(tiny_run):
+    loaded = load_model(tiny_run / "best.pt")
     assert loaded.classes == ("circle", "square", "stripes")
     assert loaded.config.model.name == "alexnet_cifar" and loaded.config.model.width == 0.25
     assert loaded.input_size == 32 and not loaded.model.training
-    state = read_checkpoint(trained_run / "best.pt")["model"]
+    state = read_checkpoint(tiny_run / "best.pt")["model"]
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, state[key])
 
 
-def test_data_with_the_checkpoints_classes_passes_the_class_check(trained_run):
-    check_classes(load_model(trained_run / "best.pt"), ["circle", "square", "stripes"])
+def test_data_with_the_checkpoints_classes_passes_the_class_check(tiny_run):
+    check_classes(load_model(tiny_run / "best.pt"), ["circle", "square", "stripes"])
 
 
 @pytest.mark.parametrize(
@@ -50,13 +40,13 @@ def test_data_with_the_checkpoints_classes_passes_the_class_check(trained_run):
         CIFAR10_CLASSES,
     ],
 )
-def test_data_with_other_classes_is_refused_naming_both(trained_run, classes):
-    loaded = load_model(trained_run / "best.pt")
+def test_data_with_other_classes_is_refused_naming_both(tiny_run, classes):
+    loaded = load_model(tiny_run / "best.pt")
     with pytest.raises(LabError) as refused:
         check_classes(loaded, classes)
     assert str(refused.value) == (
         f"the data's classes {list(classes)} differ from the checkpoint's "
-        f"['circle', 'square', 'stripes'] ({trained_run / 'best.pt'}): use the data it was "
+        f"['circle', 'square', 'stripes'] ({tiny_run / 'best.pt'}): use the data it was "
         "trained on"
     )
 
@@ -83,8 +73,8 @@ def test_wrong_architecture_names_the_mismatch(tmp_path):
         load_model(path)
 
 
-def test_newer_format_version_is_refused(trained_run, tmp_path):
-    payload = read_checkpoint(trained_run / "last.pt")
+def test_newer_format_version_is_refused(tiny_run, tmp_path):
+    payload = read_checkpoint(tiny_run / "last.pt")
     payload["format_version"] = FORMAT_VERSION + 1
     path = tmp_path / "future.pt"
     torch.save(payload, path)

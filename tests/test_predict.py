@@ -11,19 +11,14 @@ from PIL import Image
 from torchvision import transforms
 
 from lab.checkpoint import load_model
-from lab.fit import fit
-from lab.launch import prepare_run
 from lab.predict import network_view, open_image, predict_images, preprocess_image
-from tests.conftest import tiny_config
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_folder, tmp_path_factory):
-    config = tiny_config(tiny_folder, epochs=3)
-    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="predict")).run_dir
-    return load_model(run_dir / "best.pt")
+def loaded(tiny_run):
+    return load_model(tiny_run / "best.pt")
 
 
 def test_preprocess_equals_the_notebooks_test_transform():

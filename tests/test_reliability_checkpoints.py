@@ -22,10 +22,7 @@ from lab import cli, runs
 from lab.checkpoint import FORMAT_VERSION, load_model, read_checkpoint
 from lab.config import ModelConfig
 from lab.errors import CheckpointError
-from lab.fit import fit
-from lab.launch import prepare_run
 from lab.models import build_model
-from tests.conftest import tiny_config
 
 CIFAR_LAB = Path(sys.executable).parent / "cifar-lab"
 
@@ -53,12 +50,10 @@ def hostile_checkpoint(folder: Path, marker: Path, form: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_folder, tmp_path_factory):
+def trained(tiny_folder, tiny_run):
     """A real run's checkpoint and an image to classify with it."""
-    config = tiny_config(tiny_folder, epochs=1)
-    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="good")).run_dir
     image = next((tiny_folder / "test" / "circle").iterdir())
-    return run_dir / runs.BEST, image
+    return tiny_run / runs.BEST, image
 
 
 FORMS = ["torch-zip", "raw-pickle", "state-dict"]

@@ -20,11 +20,8 @@ from PIL import Image
 from lab import cli, runs
 from lab.checkpoint import load_model
 from lab.errors import ImageError
-from lab.fit import fit
 from lab.images import MAX_PIXELS
-from lab.launch import prepare_run
 from lab.predict import MAX_FILE_BYTES, open_image, predict_images
-from tests.conftest import tiny_config
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -276,9 +273,8 @@ def test_exif_rotated_jpeg_is_shown_upright(orientation, turns):
 
 
 @pytest.fixture(scope="module")
-def model_and_images(tiny_folder, tmp_path_factory):
-    config = tiny_config(tiny_folder, epochs=3)
-    run_dir = fit(prepare_run(config, tmp_path_factory.mktemp("runs"), name="images")).run_dir
+def model_and_images(tiny_folder, tiny_run):
+    run_dir = tiny_run
     originals = {
         name: Image.open(tiny_folder / "test" / name / "0000.png").convert("RGB")
         for name in ("circle", "square", "stripes")
