@@ -131,7 +131,8 @@ def test_the_script_of_a_run_trains_on_its_own(tiny_run, tiny_recipe, tmp_path):
     assert re.search(rf"^best epoch [12]: test accuracy {FIGURE}$", output, re.MULTILINE)
     assert sorted(os.listdir(work)) == ["best.pt"]
     weights = torch.load(work / "best.pt", weights_only=True)
-    expected = build_model(tiny_recipe.model, num_classes=3).state_dict()
+    classes = load_dataset(tiny_recipe.data.source).classes
+    expected = build_model(tiny_recipe.model, num_classes=len(classes)).state_dict()
     assert {k: v.shape for k, v in weights.items()} == {k: v.shape for k, v in expected.items()}
     # cifar-lab train's lines for the same run have the same form.
     history = runs.read_history(tiny_run).replace({np.nan: None}).to_dict("records")
@@ -313,7 +314,7 @@ def test_the_notebook_preset_is_the_course_pipeline(tiny_folder, monkeypatch):
     assert ns["train_loader"].batch_size == 64 and ns["test_loader"].batch_size == 1000
     assert ns["val_loader"] is None  # the notebook held nothing out
     assert ns["EPOCHS"] == 30
-    lab_model = build_model(config.model, num_classes=3)
+    lab_model = build_model(config.model, num_classes=len(dataset.classes))
     assert list(ns["model"].state_dict()) == list(lab_model.state_dict())
     training = section_for_setting(config, "patience").code
     assert "PATIENCE = 5  #" in training and 'MONITOR = "test_acc"  #' in training
@@ -342,7 +343,7 @@ def test_the_steps_match_the_labs(recipe, tiny_folder, monkeypatch):
     assert torch.equal(chw(ns["val_index"]), splits.val.images)
 
     torch.manual_seed(config.train.seed)
-    lab_model = build_model(config.model, num_classes=3)
+    lab_model = build_model(config.model, num_classes=len(splits.classes))
     init_from_data(lab_model, config, splits)
     ours = ns["model"].state_dict()
     for name, tensor in lab_model.state_dict().items():

@@ -179,7 +179,7 @@ def test_whitened_run_learns_and_keeps_its_stem_fixed(tiny_folder, tmp_path):
     assert result.metrics["test_acc"] > 0.6  # three easy classes: chance is 0.33
     best = read_checkpoint(result.run_dir / "best.pt")["model"]
     splits = make_splits(load_dataset(config.data.source), config.data)
-    fresh = build_model(config.model, num_classes=3)
+    fresh = build_model(config.model, num_classes=len(splits.classes))
     init_from_data(fresh, config, splits)
     assert torch.equal(best["features.0.weight"], fresh.features[0].weight)
 

@@ -137,7 +137,8 @@ def _edited(best: Path, tmp_path: Path, name: str, **changes) -> Path:
 
 def broken_checkpoint(kind: str, best: Path, tmp_path: Path) -> Path:
     data = best.read_bytes()
-    state = read_checkpoint(best)["model"]
+    payload = read_checkpoint(best)
+    state = payload["model"]
     if kind == "zero bytes":
         (tmp_path / "empty.pt").write_bytes(b"")
         return tmp_path / "empty.pt"
@@ -149,7 +150,8 @@ def broken_checkpoint(kind: str, best: Path, tmp_path: Path) -> Path:
         (tmp_path / "notes.pt").write_text("these are my notes\n")
         return tmp_path / "notes.pt"
     if kind == "wrong architecture":
-        alexnet = build_model(ModelConfig("alexnet"), num_classes=3).state_dict()
+        classes = len(payload["classes"])
+        alexnet = build_model(ModelConfig("alexnet"), num_classes=classes).state_dict()
         return _edited(best, tmp_path, "arch", model=alexnet)
     if kind == "missing key":
         return _edited(best, tmp_path, "missing", model=dict(list(state.items())[1:]))
