@@ -13,11 +13,8 @@ with ``lab.early_stopping.replay``, which gives the epoch that patience stops af
 epoch whose weights it keeps. Those weights are the best ones up to its stop epoch; when they
 are not the run's final ``best.pt``, they are kept as ``best-p<patience>.pt``.
 
-To have them, the sweep hard-links ``best.pt`` to ``best-epoch<N>.pt`` whenever an epoch
-improves (``best.pt`` is later replaced by a rename, so the link keeps the old file for free)
-and deletes each such snapshot as soon as no smaller patience can need it: one that stopped
-before a later improvement keeps it, the others move on with the run. At most one snapshot
-per patience value lives at a time; at the end the needed ones become ``best-p<N>.pt``.
+To have them, ``lab.patience_snapshots`` keeps a snapshot of ``best.pt`` for as long as some
+smaller patience may need it; at the end the needed ones become ``best-p<N>.pt``.
 
 ``sweep.json`` records the grid, every run's state and every result, rewritten atomically at
 each step, so a sweep stopped as a whole (``TrainControl.request_stop``), interrupted or
@@ -31,8 +28,6 @@ import contextlib
 import itertools
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -52,7 +47,8 @@ from lab.fit import FitResult, fit
 from lab.io import atomic_write_text
 from lab.launch import PreparedRun, prepare_resume, prepare_run, resolve_source
 from lab.outcome import Outcome
-from lab.train import Callback, EpochEvent, TrainControl
+from lab.patience_snapshots import BestSnapshots, drop_snapshots, keep_for_patience
+from lab.train import Callback, TrainControl
 
 SWEEP_FILE = "sweep.json"
 SWEEP_FORMAT = 1
@@ -285,70 +281,6 @@ def format_result(result: dict) -> str:
     )
 
 
-# --- keeping the best weights of every patience value -----------------------------------------
-
-
-SNAPSHOT_PREFIX = "best-epoch"
-
-
-def snapshot_name(epoch: int) -> str:
-    return f"{SNAPSHOT_PREFIX}{epoch}.pt"
-
-
-def _snapshots(run_dir: Path) -> dict[int, Path]:
-    """The snapshots in a run folder, by epoch."""
-    found = {}
-    for path in run_dir.glob(f"{SNAPSHOT_PREFIX}*.pt"):
-        epoch = path.stem.removeprefix(SNAPSHOT_PREFIX)
-        if epoch.isdigit():
-            found[int(epoch)] = path
-    return found
-
-
-def patience_checkpoint(patience: int) -> str:
-    return f"best-p{patience}.pt"
-
-
-def _link(source: Path, target: Path) -> None:
-    """``target`` as a second name of ``source`` (a copy where links are not supported)."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
-def _monitored(run_dir: Path, monitor: str) -> list[float]:
-    return runs.read_history(run_dir)[monitor].astype(float).tolist()
-
-
-class BestSnapshots:
-    """A ``fit`` callback that keeps, of every improving epoch's ``best.pt``, the ones a
-    smaller patience value will need (see the module docstring)."""
-
-    def __init__(self, run_dir: Path, config: RunConfig, patience: Sequence[int]) -> None:
-        self.run_dir = run_dir
-        self.train = config.train
-        self.smaller = sorted(p for p in patience if p < config.train.patience)
-
-    def __call__(self, event: object) -> None:
-        if isinstance(event, EpochEvent) and event.improved:
-            self.keep(event.epoch)
-
-    def keep(self, best_epoch: int) -> None:
-        """``best.pt`` holds ``best_epoch``: link it, and drop the snapshots no one needs."""
-        _link(self.run_dir / runs.BEST, self.run_dir / snapshot_name(best_epoch))
-        values = _monitored(self.run_dir, self.train.monitor)
-        needed = {best_epoch}
-        for patience in self.smaller:
-            outcome = replay(values, patience, self.train.monitor_mode, self.train.min_delta)
-            if outcome["stop_epoch"] is not None:
-                needed.add(outcome["best_epoch"])
-        for epoch, snapshot in _snapshots(self.run_dir).items():
-            if epoch not in needed:
-                snapshot.unlink(missing_ok=True)
-
-
 # --- running ------------------------------------------------------------------------------------
 
 
@@ -363,15 +295,6 @@ def _prepare(run_dir: Path, config: RunConfig, dataset: Dataset) -> PreparedRun:
             stale.unlink()
         runs.remove_empty_run_dir(run_dir)
     return prepare_run(config, run_dir.parent, name=run_dir.name, dataset=dataset)
-
-
-def _keep_for_patience(run_dir: Path, epoch: int, patience: int) -> str | None:
-    """Keep the snapshot of ``epoch`` as the checkpoint of ``patience``; its name, or None when
-    the snapshot is gone (a kill before it was linked, on a file system without links)."""
-    snapshot, kept = run_dir / snapshot_name(epoch), run_dir / patience_checkpoint(patience)
-    if snapshot.exists():
-        _link(snapshot, kept)
-    return kept.name if kept.exists() else None
 
 
 def _replayed_results(
@@ -397,7 +320,7 @@ def _replayed_results(
         ran = stop or len(history)
         checkpoint, test_acc = runs.BEST, metrics.get("test_acc")
         if best is not None and best != metrics.get("best_epoch"):
-            checkpoint = _keep_for_patience(run_dir, best, value)
+            checkpoint = keep_for_patience(run_dir, best, value)
             test_acc = history[best - 1].get("test_acc")
             if test_acc is None and checkpoint is not None:
                 loaded = load_model(run_dir / checkpoint, device=device or pick_device())
@@ -421,8 +344,7 @@ def _replayed_results(
                 "outcome": ended.value,
             }
         )
-    for snapshot in _snapshots(run_dir).values():
-        snapshot.unlink(missing_ok=True)
+    drop_snapshots(run_dir)
     return results
 
 
