@@ -11,17 +11,15 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, TextIO
-
-from tqdm import tqdm
+from typing import NoReturn
 
 from lab import distributed, runs, sweep
 from lab.checkpoint import check_classes, is_bare_state_dict, load_model
 from lab.codegen import write_code
 from lab.config import SETTINGS, RunConfig, Setting
+from lab.console import EpochPrinter, progress_printer
 from lab.data import CIFAR10_MEAN, CIFAR10_STD, class_counts, load_dataset, make_splits
 from lab.device import describe_device, pick_device
-from lab.epoch_lines import epoch_line, saved_line
 from lab.errors import CheckpointError, LabError, NewerFormatError
 from lab.evaluate import evaluate_model
 from lab.fit import fit
@@ -30,7 +28,6 @@ from lab.lenses.run_card import write_run_card
 from lab.outcome import Outcome
 from lab.predict import open_image, predict_images
 from lab.presets import PRESET_NAMES, preset_config
-from lab.train import BatchEvent, EndEvent, EpochEvent
 
 # The preset that train and sweep start from when --preset is not given.
 DEFAULT_PRESET = "cpu-fast"
@@ -47,24 +44,9 @@ def _add_data(
     )
 
 
-def _progress_printer(label: str):
-
-    state: dict = {}
-
-    def progress(done: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=label, unit="img", file=sys.stderr)
-        state["bar"].n = done
-        state["bar"].refresh()
-        if done >= total:
-            state["bar"].close()
-
-    return progress
-
-
 def _load(source: str | None):
 
-    return load_dataset(source, progress=_progress_printer("decoding images"))
+    return load_dataset(source, progress=progress_printer("decoding images"))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -137,7 +119,7 @@ def _restartable(args: argparse.Namespace, runs_dir: Path, error: CheckpointErro
 
 
 def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
-    progress = _progress_printer("decoding images")
+    progress = progress_printer("decoding images")
     # The run the command line describes: a new one, or a resumed one that left nothing to resume.
     config = _config(args, _given_settings(args))
     if args.restart and not args.resume:
@@ -167,7 +149,7 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
             f"global batch {config.train.batch_size}, lr {config.train.lr:g}",
             file=sys.stderr,
         )
-    printer = _EpochPrinter(config.train.monitor)
+    printer = EpochPrinter(config.train.monitor)
     try:
         result = fit(prepared, callbacks=(printer,), device=device)
     finally:
@@ -185,42 +167,6 @@ def _train(args: argparse.Namespace, runs_dir: Path, context, device) -> int:
             f"test accuracy {result.metrics['test_acc']:.4f}"
         )
     return failed
-
-
-class _EpochPrinter:
-    """A progress bar per epoch, then the notebook's epoch line (on ``out``, else stdout).
-    ``close`` ends an open bar, so an error that stops the run starts on a line of its own."""
-
-    def __init__(self, monitor: str, out: TextIO | None = None) -> None:
-        self.monitor = monitor
-        self.out = out
-        self.bar: tqdm | None = None
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __call__(self, event: object) -> None:
-        if isinstance(event, BatchEvent):
-            if self.bar is None:  # an epoch begins (part-way through, for a resumed one)
-                self.bar = tqdm(
-                    total=event.batches,
-                    initial=event.batch - 1,
-                    desc=f"epoch {event.epoch}",
-                    unit="batch",
-                    file=sys.stderr,
-                )
-            self.bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
-            self.bar.update(1)
-        elif isinstance(event, EpochEvent):
-            self.close()
-            out = self.out or sys.stdout
-            print(epoch_line(event.row), file=out, flush=True)
-            if event.improved:
-                print(saved_line(event.row[self.monitor]), file=out, flush=True)
-        elif isinstance(event, EndEvent):
-            self.close()
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -241,9 +187,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ended = sweep.run_sweep(
         sweep_dir,
         device=pick_device(args.device),
-        callbacks=(_EpochPrinter(plan["monitor"], sys.stderr),),
+        callbacks=(EpochPrinter(plan["monitor"], sys.stderr),),
         on_result=lambda result: print(sweep.format_result(result), flush=True),
-        progress=_progress_printer("decoding images"),
+        progress=progress_printer("decoding images"),
     )
     print(f"sweep {ended['state']}: {sweep_dir / sweep.SWEEP_FILE}", file=sys.stderr)
     return 0
