@@ -319,20 +319,24 @@ def charts(page: Page, text: str | None = None) -> Locator:
     return found.filter(has_text=text) if text else found
 
 
-def marks(chart: Locator, role: str) -> list[dict[str, str]]:
-    """The data of every mark of one kind (``bar``, ``point``, ``rect mark`` ...) in a chart,
-    parsed from Vega's ARIA labels: ``"class: cat; images: 20"`` -> ``{"class": "cat", ...}``."""
-    labels = chart.evaluate(
-        """(element, role) => Array.from(element.querySelectorAll('[aria-roledescription]'))
-            .filter(mark => mark.getAttribute('aria-roledescription') === role)
-            .map(mark => mark.getAttribute('aria-label') || '')""",
-        role,
-    )
+# The ARIA labels of one chart's marks of one kind (Vega writes each mark's data in its label).
+_MARK_LABELS = """(element, role) => Array.from(element.querySelectorAll('[aria-roledescription]'))
+    .filter(mark => mark.getAttribute('aria-roledescription') === role)
+    .map(mark => mark.getAttribute('aria-label') || '')"""
+
+
+def _parsed(labels: list[str]) -> list[dict[str, str]]:
     parsed = []
     for label in labels:
         fields = (part.partition(": ") for part in label.split("; "))
         parsed.append({name.strip(): value.strip() for name, _, value in fields})
     return parsed
+
+
+def marks(chart: Locator, role: str) -> list[dict[str, str]]:
+    """The data of every mark of one kind (``bar``, ``point``, ``rect mark`` ...) in a chart,
+    parsed from Vega's ARIA labels: ``"class: cat; images: 20"`` -> ``{"class": "cat", ...}``."""
+    return _parsed(chart.evaluate(_MARK_LABELS, role))
 
 
 def line_points(chart: Locator) -> int:
@@ -352,20 +356,23 @@ def number(text: str) -> float:
     return float(text[:-1]) / 100 if text.endswith("%") else float(text)
 
 
-def table_rows(frame: Locator) -> list[dict[str, str]]:
-    """The rows an ``st.dataframe`` shows, read from the accessible table Streamlit's grid
-    keeps inside its canvas (only the cells in view: keep the viewport wide enough)."""
-    return frame.evaluate(
-        """element => {
-            const table = element.querySelector('table[role="grid"]');
-            if (!table) return [];
-            const headers = Array.from(table.querySelectorAll('th')).map(th => th.textContent);
-            return Array.from(table.querySelectorAll('tbody tr')).map(row => {
-                const cells = Array.from(row.querySelectorAll('td')).map(td => td.textContent);
-                return Object.fromEntries(headers.map((name, i) => [name, cells[i]]));
-            });
-        }"""
-    )
+# The rows of one st.dataframe, from the accessible table Streamlit's grid keeps in its canvas.
+_TABLE_ROWS = """element => {
+    const table = element.querySelector('table[role="grid"]');
+    if (!table) return [];
+    const headers = Array.from(table.querySelectorAll('th')).map(th => th.textContent);
+    return Array.from(table.querySelectorAll('tbody tr')).map(row => {
+        const cells = Array.from(row.querySelectorAll('td')).map(td => td.textContent);
+        return Object.fromEntries(headers.map((name, i) => [name, cells[i]]));
+    });
+}"""
+
+
+def tables(page: Page) -> list[list[dict[str, str]]]:
+    """The rows of every ``st.dataframe`` of the main area, read in one step, as ``texts_of``
+    reads texts (only the cells in view: keep the viewport wide enough)."""
+    frames = page.locator(f'{MAIN} [data-testid="stDataFrame"]')
+    return frames.evaluate_all(f"frames => frames.map({_TABLE_ROWS})")
 
 
 def settled_images(page: Page) -> list[dict] | None:
@@ -379,9 +386,13 @@ def settled_images(page: Page) -> list[dict] | None:
 
 def chart_marks(page: Page, role: str, field: str) -> list[dict[str, str]]:
     """The data of the ``role`` marks (see ``marks``) of the first chart of the main area that
-    has such marks with ``field`` in their data; [] while there is none."""
-    for chart in charts(page).all():
-        found = [mark for mark in marks(chart, role) if field in mark]
+    has such marks with ``field`` in their data; [] while there is none. Every chart is read in
+    one step: reading them one by one waits a minute for one that a rerun removed in between."""
+    per_chart = charts(page).evaluate_all(
+        f"(charts, role) => charts.map(chart => ({_MARK_LABELS})(chart, role))", role
+    )
+    for labels in per_chart:
+        found = [mark for mark in _parsed(labels) if field in mark]
         if found:
             return found
     return []

@@ -25,7 +25,7 @@ from scripts.lab_browser import (
     metric,
     page_text,
     press_slider,
-    table_rows,
+    tables,
     wait_settled,
     wait_title,
     wait_until,
@@ -67,7 +67,7 @@ def controls(page) -> dict[str, bool]:
 
 def enabled_pauses(page) -> int:
     found = page.locator(f"{MAIN} button").filter(has_text=re.compile(r"Pause\s*$"))
-    return sum(1 for each in found.all() if each.is_enabled())
+    return sum(found.evaluate_all("buttons => buttons.map(b => !b.disabled)"))
 
 
 def classmate_line(page):
@@ -141,9 +141,8 @@ def test_a_run_stays_its_students_after_a_reload_and_a_classmate_watches_it_read
 
     # The Class board lists the run under the student's name.
     go_to(watcher, "Class board", PAGE_TIMEOUT_S)
-    frames = watcher.locator(f'{MAIN} [data-testid="stDataFrame"]')
     rows = wait_until(
-        lambda: [row for frame in frames.all() for row in table_rows(frame)],
+        lambda: [row for rows in tables(watcher) for row in rows],
         PAGE_TIMEOUT_S,
         "the board's tables",
     )
