@@ -113,6 +113,7 @@ def define(namespace: dict, config: RunConfig, title: str, name: str) -> None:
 # --- a run's script, run as a student would -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_script_of_a_run_trains_on_its_own(tiny_run, tiny_recipe, tmp_path):
     script = render_script(tiny_recipe)
     imported = set()
@@ -139,6 +140,7 @@ def test_the_script_of_a_run_trains_on_its_own(tiny_run, tiny_recipe, tmp_path):
     assert all(EPOCH_LINE.fullmatch(epoch_line(row)) for row in history)
 
 
+@pytest.mark.slow
 def test_the_data_folder_is_overridden_by_cifar_data(tiny_recipe, tmp_path):
     other = make_image_folder(tmp_path / "other", train_per_class=10, test_per_class=4)
     config = tiny_recipe.with_overrides(train={"epochs": 1})
@@ -412,6 +414,7 @@ def test_every_transform_follows_its_setting(tiny_folder, monkeypatch):
 # --- the notebook ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_notebook_has_a_heading_per_section_and_runs(tiny_recipe, tmp_path, monkeypatch):
     monkeypatch.delenv("CIFAR_DATA", raising=False)
     notebook = render_notebook(tiny_recipe)

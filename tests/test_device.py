@@ -43,6 +43,7 @@ def reuse_faults(mode: str) -> int:
     return int(done.stdout.split()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_freed_tensor_memory_is_reused_without_page_faults():
     pages = 5 * (64 << 20) // 4096

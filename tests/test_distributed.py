@@ -47,6 +47,7 @@ def stopped_epochs(per_rank: dict[int, str]) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_two_processes_train_one_run_with_metrics_over_the_whole_split(real_data_path, tmp_path):
     runs_dir = tmp_path / "runs"
@@ -65,6 +66,7 @@ def test_two_processes_train_one_run_with_metrics_over_the_whole_split(real_data
     assert history.loc[0, "val_loss"] == pytest.approx(single.loss, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_every_rank_stops_at_the_same_epoch(tiny_folder, tmp_path):
     logs = torchrun(
         "train", "--data", tiny_folder, "--epochs", 6, "--patience", 0, "--width", 0.25,
@@ -77,6 +79,7 @@ def test_every_rank_stops_at_the_same_epoch(tiny_folder, tmp_path):
     assert read_checkpoint(tmp_path / "stop" / "last.pt")["epoch"] == len(history)
 
 
+@pytest.mark.slow
 def test_a_single_process_run_resumes_on_two_processes(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=3, precision="fp32")
     control = TrainControl()

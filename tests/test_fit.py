@@ -75,6 +75,7 @@ def test_monitoring_test_records_test_metrics_every_epoch(tiny_folder, tmp_path)
     assert result.metrics["test_acc"] == history["test_acc"].max()
 
 
+@pytest.mark.slow
 def test_stop_request_is_honoured_between_batches(tiny_folder, tmp_path):
     control = TrainControl()
 
@@ -118,6 +119,7 @@ def test_pause_blocks_training_until_resumed(tiny_folder, tmp_path):
     assert sum(isinstance(e, BatchEvent) for e in events) == 4
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_an_uninterrupted_one(tiny_folder, tmp_path):
     config = tiny_config(tiny_folder, epochs=3)
     straight, _ = run_fit(tmp_path, config, name="straight")

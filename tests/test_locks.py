@@ -122,6 +122,7 @@ def odd_lock(request, tiny_folder, tmp_path):
     return request.param, run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", ["resume", "delete"])
 def test_resume_and_delete_refuse_a_lock_that_is_not_a_file_in_one_line(odd_lock, call):
     kind, run = odd_lock

@@ -108,6 +108,7 @@ def test_hostile_last_checkpoint_is_refused_on_resume(tmp_path, tiny_folder, cap
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_installed_cli_prints_one_line_and_runs_nothing(tmp_path, trained):
     """The real script: torch's warning about the pickle protocol does not reach stderr."""
     _, image = trained

@@ -97,6 +97,7 @@ def test_unknown_choice_exits_2_with_one_line(flags, message, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_installed_cli_prints_exactly_one_line(tiny_folder, tmp_path):
     """The real script, usage text and all: argparse's own errors are one line too."""
     flags = ["--data", str(tiny_folder), "--runs-dir", str(tmp_path), "--preset", "nope"]
@@ -136,6 +137,7 @@ def check_valid(config) -> None:
     assert type(config)(**values) == config
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(data=st.data(), cls=st.sampled_from(CLASSES))
 def test_any_values_build_a_valid_section_or_raise_config_error(data, cls):
@@ -166,6 +168,7 @@ def test_any_override_builds_a_valid_run_config_or_raises_config_error(section, 
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_any_stored_config_loads_or_raises_config_error(data):

@@ -103,6 +103,7 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_the_bomb_is_live_torch_load_inflates_it(bombs):
     """Control: unguarded, torch.load unpacks the whole record (256 MiB here, to spare the
     machine; the 2 GiB one took 2.05 GB before the fix)."""
@@ -111,6 +112,7 @@ def test_the_bomb_is_live_torch_load_inflates_it(bombs):
     assert cost > 256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "message"),
     [
@@ -134,6 +136,7 @@ def test_a_file_larger_than_the_cap_is_refused_unread(tmp_path):
         read_checkpoint(big)
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_match_what_the_config_claims_are_refused_before_building(tmp_path):
     """1000 classes at width 4 claim a 430 MB model; the file holds 16 bytes of weights. The
     architecture is checked on the meta device, which allocates nothing."""

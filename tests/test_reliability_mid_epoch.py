@@ -52,6 +52,7 @@ def straight(tiny_folder, tmp_path_factory):
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["fast", "reference"])
 @pytest.mark.parametrize("how", ["crash", "stop"])
 def test_a_run_cut_inside_an_epoch_resumes_there_and_ends_the_same(

@@ -296,6 +296,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 def test_a_really_full_disk_ends_the_cli_with_one_line_and_the_run_resumes(
     tiny_folder, tiny_run, small_disk, tmp_path
 ):

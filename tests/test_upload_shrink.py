@@ -106,6 +106,7 @@ def grown_after_three_uploads(data: bytes, max_side: int | None) -> float:
     return json.loads(done.stdout)["grown_mb"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_three_big_uploads_leave_the_process_barely_larger(big_png):
     shrunk = grown_after_three_uploads(big_png, SHOWN_SIDE)

@@ -81,6 +81,7 @@ def test_a_stored_file_changed_after_it_was_saved_is_checked_again_before_use(st
     assert store.save("model.pt", DATA).read_bytes() == DATA
 
 
+@pytest.mark.slow
 def test_a_planted_fifo_or_folder_does_not_hang_or_break_the_store(store):
     os.mkfifo(store.folder / f"{DIGEST}.pt")
     assert store.save("model.pt", DATA).read_bytes() == DATA

@@ -235,6 +235,7 @@ def test_each_uploader_states_and_enforces_one_limit(with_data, with_runs):
     assert "MB" not in images.label and "MB" not in checkpoint.label
 
 
+@pytest.mark.slow
 def test_a_big_upload_is_kept_at_the_size_the_page_shows(with_data, with_runs):
     picture = Image.new("RGB", (7000, 7000), (40, 90, 160))
     buffer = io.BytesIO()

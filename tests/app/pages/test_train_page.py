@@ -6,6 +6,7 @@ import json
 import re
 
 import pyarrow
+import pytest
 from app_helpers import button, go_to, keyed_widget, open_page, poll_until, stored, texts
 
 from app import nav
@@ -42,6 +43,7 @@ def epochs_in_table(at) -> int:
     return len(tables[0]) if tables else 0
 
 
+@pytest.mark.slow
 def test_a_run_started_on_the_train_page_survives_a_page_switch(with_data, empty_runs):
     at = open_page(nav.TRAIN)
     set_up_tiny_run(at, epochs=6)
@@ -94,6 +96,7 @@ def training_for_an_epoch():
     return poll_until(at, lambda at: epochs_in_table(at) >= 1)
 
 
+@pytest.mark.slow
 def test_stop_stops_the_run_and_resume_continues_it(with_data, empty_runs):
     at = training_for_an_epoch()
 
@@ -221,6 +224,7 @@ def test_a_watched_run_shows_its_settings_locked_then_the_users_own(with_data, e
     assert (epochs.value, name.value) == (7, "mine") and not epochs.disabled
 
 
+@pytest.mark.slow
 def test_two_tabs_each_start_a_run_and_the_second_waits_its_turn(with_data, empty_runs):
     first = open_page(nav.TRAIN)
     set_up_tiny_run(first, epochs=100)
@@ -407,6 +411,7 @@ def sweep_plan(at) -> str:
     return plan
 
 
+@pytest.mark.slow
 def test_a_sweep_shows_its_size_and_runs_every_combination_in_the_background(with_data, empty_runs):
     at = tiny_sweep(epochs=2, lrs="1e-3, 3e-3", patience="0, 1")
     assert not at.exception and not at.error, texts(at)
@@ -446,6 +451,7 @@ def test_a_sweep_is_timed_by_the_speed_runs_of_its_model_reached_here(with_data,
     assert f"At most about {format_duration(seconds)}" in plan
 
 
+@pytest.mark.slow
 def test_a_sweep_is_not_timed_by_runs_of_the_same_model_at_another_width(with_data, empty_runs):
     config = preset_config("cpu-1min", str(with_data)).with_overrides(
         model={"width": 0.75}, train={"epochs": 1, "batch_size": 8, "progressive_from": 0}
