@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import serving
 from app.cache import data_store
 from app.state import source as data_choice
 from app.widgets import progress_bar
@@ -29,7 +30,7 @@ def require_dataset(purpose: str) -> Dataset | None:
         return f"Decoding {done:,} of {total:,} images, once: later visits read a cache"
 
     try:
-        with progress_bar(f"Reading {source} ...", describe) as progress:
+        with progress_bar(f"Reading {serving.shown(source)} ...", describe) as progress:
             return store.load(source, progress)
     except LabError as error:
         explain_missing_data(purpose, str(error))
@@ -38,7 +39,9 @@ def require_dataset(purpose: str) -> Dataset | None:
 
 def explain_missing_data(purpose: str, reason: str) -> None:
     """What went wrong and the three ways to fix it, plus a retry button."""
-    st.warning(f"This page needs data to {purpose}, and none could be loaded: {reason}")
+    st.warning(
+        f"This page needs data to {purpose}, and none could be loaded: {serving.shown(reason)}"
+    )
     st.markdown(
         f"""
 **How to point CIFAR Lab at data**

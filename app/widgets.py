@@ -1,6 +1,7 @@
 """Small controls that several pages share and the settings declaration does not describe: a
 class picker with an "every class" entry, the button that draws new random images, the image
-uploader with the upload limits, and the progress bar of a long lab call."""
+uploader with the upload limits, the progress bar of a long lab call, and a problem said in one
+box (naming the server's folders as every browser may read them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import nav
+from app import nav, serving
 from app.state.store import Store
 from lab.predict import MAX_FILE_BYTES, MAX_PIXELS
 
@@ -43,13 +44,19 @@ def redraw_button(container: Any, label: str, icon: str, store: Store, help: str
     )
 
 
+def error_box(container: Any, error: object, icon: str | None = ":material/error:") -> None:
+    """``error`` (a ``LabError``, a message) in one error box of ``container``, its server
+    folders named as ``serving.shown`` names them."""
+    container.error(serving.shown(error), icon=icon)
+
+
 def no_runs_yet(runs_dir: Any, alternative: str = "") -> None:
     """Say that the runs folder holds no run and how to make one, link the Train page, and end
     the page here."""
     st.info(
-        f"No runs in `{runs_dir}` yet. Train one on the Train page (the **cpu-fast** preset takes "
-        f"minutes) or with `cifar-lab train --preset cpu-fast`{alternative}; its checkpoints "
-        "appear here."
+        f"No runs in `{serving.shown(runs_dir)}` yet. Train one on the Train page (the "
+        f"**cpu-fast** preset takes minutes) or with `cifar-lab train --preset cpu-fast`"
+        f"{alternative}; its checkpoints appear here."
     )
     nav.link(nav.TRAIN, "Go to the Train page")
     st.stop()

@@ -10,7 +10,7 @@ from app.state import augment
 from app.state import train as train_state
 from app.state.augment import CONTROLS
 from app.views import augmentations as view
-from app.widgets import UPLOAD_LIMIT_MB, image_uploader, redraw_button
+from app.widgets import UPLOAD_LIMIT_MB, error_box, image_uploader, redraw_button
 from lab.data import CIFAR10_MEAN, CIFAR10_STD
 
 st.title("Augmentations", anchor=False)
@@ -56,7 +56,7 @@ with preview:
         sources = view.dataset_images(dataset, count, seed, class_name)
         mean, std = dataset.mean, dataset.std
     for message in errors:
-        st.error(message)
+        error_box(st, message)
     for row, source in enumerate(sources):
         st.markdown(f"**{source.title}**")
         cells = view.draws(source, config, draws, seed * 100 + row, mean, std, show_tensor)
@@ -91,7 +91,7 @@ with actions:
     )
     message = augment.message()
     if message and message[0] == "error":
-        st.error(message[1])
+        error_box(st, message[1])
     elif message:
         st.success(message[1])
     in_use = train_state.augment() == config

@@ -6,6 +6,7 @@ test evaluation the run keeps."""
 
 import streamlit as st
 
+from app import serving
 from app.run_choice import best_run, checkpoint_file
 from app.state import checkpoints, source
 from app.state.checkpoints import TABS, VIEW
@@ -60,7 +61,9 @@ top.button(
 )
 if checkpoints.pending_delete() == name:
     with st.container(border=True):
-        st.warning(f"Delete `{run.path}` with all its checkpoints? This cannot be undone.")
+        st.warning(
+            f"Delete `{serving.shown(run.path)}` with all its checkpoints? This cannot be undone."
+        )
         yes, no = st.columns([1, 4])
         yes.button("Yes, delete", type="primary", on_click=view.delete, args=(run,))
         no.button("Cancel", on_click=checkpoints.set_pending_delete, args=(None,))

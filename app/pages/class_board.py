@@ -24,7 +24,7 @@ training = any(snap.active for snap in job_manager().jobs())
 def tables() -> None:
     every = board.class_board(runs_dir)
     if every.empty:
-        no_runs_yet(serving.shown(runs_dir))
+        no_runs_yet(runs_dir)
     view.render(every, board.best_per_student(every), serving.shown(runs_dir))
 
 

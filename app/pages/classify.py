@@ -15,7 +15,7 @@ from app.run_choice import best_run, checkpoint_file
 from app.state import classify, source
 from app.state.classify import PICKS
 from app.views import classify as view
-from app.widgets import UPLOAD_LIMIT_MB, image_uploader, no_runs_yet
+from app.widgets import UPLOAD_LIMIT_MB, error_box, image_uploader, no_runs_yet
 from lab.errors import LabError
 from lab.runs import list_runs
 
@@ -66,7 +66,7 @@ else:
 try:
     loaded = inference_model(checkpoint)
 except LabError as error:
-    st.error(view.checkpoint_problem(error, checkpoint, shown_as), icon=":material/error:")
+    error_box(st, view.checkpoint_problem(error, checkpoint, shown_as))
     st.stop()
 st.caption(
     f"{loaded.config.model.name} · {loaded.input_size} px input · classes: "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import charts
+from app import charts, serving
 from app.cache import class_count_frame, data_store, pixel_histograms
 from app.data import require_dataset
 from app.state import source
@@ -17,8 +17,8 @@ data = source.data_source()
 generation = data_store().generation(data)
 height, width = dataset.image_size
 st.caption(
-    f"`{data}` · {len(dataset.classes)} classes · {len(dataset.train):,} training and "
-    f"{len(dataset.test):,} test images of {width}x{height} px"
+    f"`{serving.shown(data)}` · {len(dataset.classes)} classes · {len(dataset.train):,} "
+    f"training and {len(dataset.test):,} test images of {width}x{height} px"
 )
 
 st.subheader("Images per class", anchor=False)

@@ -5,13 +5,13 @@ test image, an upload or a photo."""
 
 import streamlit as st
 
-from app import nav
+from app import nav, serving
 from app.cache import inference_model
 from app.data import require_dataset
 from app.run_choice import best_run
 from app.state import source
 from app.views import inside as view
-from app.widgets import no_runs_yet
+from app.widgets import error_box, no_runs_yet
 from lab.errors import LabError
 from lab.runs import list_runs
 
@@ -23,9 +23,11 @@ checkpoint = view.checkpoint_choice(found, best_run(found))
 try:
     loaded = inference_model(checkpoint)
 except LabError as error:
-    st.error(f"Cannot use this checkpoint: {error}", icon=":material/error:")
+    error_box(st, f"Cannot use this checkpoint: {error}")
     st.stop()
-st.caption(f"{loaded.config.model.name} · {loaded.input_size} px input · {checkpoint}")
+st.caption(
+    f"{loaded.config.model.name} · {loaded.input_size} px input · {serving.shown(checkpoint)}"
+)
 
 dataset = require_dataset("draw test images and find what a channel responds to")
 chosen = view.image_choice(dataset)

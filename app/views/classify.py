@@ -15,7 +15,7 @@ from app import cache, charts
 from app.glossary import TERMS
 from app.images import image_key, upscale
 from app.state.classify import PICKS
-from app.widgets import class_choice
+from app.widgets import class_choice, error_box
 from lab.checkpoint import LoadedModel
 from lab.data import Dataset
 from lab.errors import LabError
@@ -137,7 +137,7 @@ def render(result: Classified) -> None:
     """The input, what the network saw, and the top-5 probabilities of one image."""
     picture, prediction = result.picture, result.prediction
     if picture.error:
-        st.error(picture.error, icon=":material/broken_image:")
+        error_box(st, picture.error, ":material/broken_image:")
         return
     original, seen, chart = st.columns([1, 1, 2])
     original.image(

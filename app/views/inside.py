@@ -22,7 +22,7 @@ from PIL import Image
 from app.cache import data_store, file_version, inference_model
 from app.images import chw_to_hwc, image_key, upscale
 from app.state.inside import CAMERA, IMAGE_UPLOAD, MAX_MAPS, PICKS
-from app.widgets import class_choice, progress_bar
+from app.widgets import class_choice, error_box, progress_bar
 from lab import runs
 from lab.checkpoint import LoadedModel
 from lab.data import IMAGE_SUFFIXES, Dataset
@@ -129,7 +129,7 @@ def image_choice(dataset: Dataset | None) -> tuple[str, Image.Image, tuple[int, 
         picture = open_image(data, file.name, max_side=SHOWN_SIDE)
         return file.name, picture, shown_size(data, file.name)
     except LabError as error:
-        st.error(str(error), icon=":material/broken_image:")
+        error_box(st, error, ":material/broken_image:")
         return None
 
 

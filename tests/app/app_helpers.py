@@ -8,6 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from app.nav import Page
+from app.state.checkpoints import TABS, VIEW
 from app.state.store import Store
 from lab.config import RunConfig
 from lab.presets import preset_config
@@ -99,3 +100,13 @@ def tiny_run_config(source: Path, epochs: int, lr: float = 3e-3) -> RunConfig:
 def stored(at: AppTest, store: Store) -> dict:
     """The values ``store`` holds in ``at``'s session."""
     return at.session_state[store.slot]
+
+
+def open_tab(at, label: str):
+    """Open one tab of the Checkpoints page, as a click on it does (``st.tabs`` reads the open
+    tab from its key's session state)."""
+    assert label in TABS
+    at.session_state[VIEW.key("tab")] = label
+    at.run()
+    assert not at.exception, at.exception[0].message
+    return at

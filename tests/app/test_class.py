@@ -11,15 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_helpers import button, go_to, new_app, open_page, texts
+from app_helpers import button, go_to, new_app, open_page, open_tab, texts
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from app import nav, serving
 from app.cache import job_manager
 from app.state import browser, source
+from app.state.checkpoints import TABS, VIEW
 from app.state.train import DEFAULT_PRESET, FORM, preset_values
-from lab import jobs
+from lab import jobs, runs
 from lab.paths import ROOTS_ENV
 from lab.presets import preset_config
 
@@ -191,6 +192,38 @@ def test_served_beyond_localhost_the_sidebar_names_folders_from_their_roots(
     at.sidebar.text_input(key=source.STORE.key("runs_dir")).input("/elsewhere").run()
     (error,) = [e.value for e in at.sidebar.error]
     assert "outside the folders this lab may use" in error and str(empty_runs) not in error
+
+
+def test_served_beyond_localhost_no_page_names_a_server_folder(
+    with_data, with_runs, monkeypatch, served_to_a_class
+):
+    monkeypatch.setenv(ROOTS_ENV, f"{with_data}:{with_runs}")
+    (with_runs / "tiny-b" / runs.BEST).write_bytes(b"not a checkpoint")  # errors name files
+
+    def assert_no_server_folder(at: AppTest, where: str) -> str:
+        assert not at.exception, at.exception[0].message
+        shown = every_text(at)
+        for folder in (with_data, with_runs):
+            assert str(folder) not in shown, f"{where} shows {folder}:\n{shown}"
+        return shown
+
+    at = open_page(nav.DATASET)
+    for page in nav.PAGES:
+        assert_no_server_folder(go_to(at, page), page.title)
+    go_to(at, nav.CHECKPOINTS)
+    at.selectbox(key=VIEW.key("detail")).set_value("tiny-b").run()
+    for tab in TABS:
+        assert_no_server_folder(open_tab(at, tab), f"the {tab} tab of a damaged run")
+    button(at, "Delete run").click().run()
+    shown = assert_no_server_folder(at, "the Delete prompt")
+    assert f"Delete `{with_runs.name}/tiny-b` with all its checkpoints?" in shown
+    for page in (nav.CLASSIFY, nav.INSIDE):
+        go_to(at, page)
+        at.selectbox(key=next(s.key for s in at.selectbox if "run" in s.key)).set_value(
+            "tiny-b"
+        ).run()
+        shown = assert_no_server_folder(at, f"{page.title} on a damaged run")
+        assert f"cannot read checkpoint {with_runs.name}/tiny-b/best.pt" in shown
 
 
 def test_served_on_localhost_the_sidebar_names_folders_as_they_are(with_data, empty_runs):

@@ -18,7 +18,7 @@ from app.data import require_dataset
 from app.images import DISPLAY_SIDE, chw_to_hwc, upscale
 from app.run_choice import checkpoint_file
 from app.state import checkpoints, job, source
-from app.widgets import progress_bar
+from app.widgets import error_box, progress_bar
 from lab import runs
 from lab.data import Dataset
 from lab.errors import LabError
@@ -129,7 +129,7 @@ def evaluation_of(run: RunInfo) -> Evaluation | None:
                 run.path, checkpoint, dataset, device=inference_device(), progress=progress
             )
     except LabError as error:
-        st.error(str(error))
+        error_box(st, error)
         return None
 
 

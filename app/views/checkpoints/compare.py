@@ -19,7 +19,7 @@ from app.views.checkpoints import (
     per_class_accuracy,
     scored_dataset,
 )
-from app.widgets import class_choice
+from app.widgets import class_choice, error_box
 from lab.errors import LabError
 from lab.evaluate import Evaluation
 from lab.lenses import insight
@@ -79,7 +79,7 @@ def render(found: list[RunInfo], default: str) -> None:
         difference = insight.class_accuracy_difference(a, b)
         matrix = insight.confusion_difference(a, b)
     except LabError as error:
-        st.error(str(error))
+        error_box(st, error)
         return
     left, right = st.columns(2)
     left.markdown(f"**Per-class accuracy difference** ({second.name} − {first.name})")

@@ -16,7 +16,7 @@ from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart, gallery, gallery_picture
-from app.widgets import progress_bar
+from app.widgets import error_box, progress_bar
 from lab.checkpoint import check_classes
 from lab.data import Dataset
 from lab.errors import LabError
@@ -112,7 +112,7 @@ def map_of(run: RunInfo, dataset: Dataset, method: str) -> EmbeddingMap | None:
             with st.spinner(projecting):
                 return embedding_map(loaded, dataset, method, progress=progress)
     except LabError as error:
-        st.error(str(error))
+        error_box(st, error)
         return None
 
 

@@ -12,7 +12,7 @@ from app.run_choice import checkpoint_file
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart
-from app.widgets import progress_bar
+from app.widgets import error_box, progress_bar
 from lab.checkpoint import check_classes
 from lab.errors import LabError
 from lab.lenses.robustness import DEFAULT_SWEEPS, TRANSFORMS, identity_value, robustness_sweep
@@ -64,7 +64,7 @@ def render(run: RunInfo) -> None:
                     progress=progress,
                 )
         except LabError as error:
-            st.error(str(error))
+            error_box(st, error)
             return
         checkpoints.keep_robustness(version, transform, frame)
     chart(st, charts.robustness, frame, TRANSFORMS[transform][0], identity_value(transform))

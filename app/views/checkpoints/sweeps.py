@@ -14,6 +14,7 @@ from app import charts, nav
 from app.state import checkpoints
 from app.state.checkpoints import VIEW
 from app.views.checkpoints import chart
+from app.widgets import error_box
 from lab import runs
 from lab.errors import LabError
 from lab.sweep import describe, read_sweep, results_frame
@@ -41,7 +42,7 @@ def render(sweep_dirs: list[Path]) -> None:
     try:
         sweep = read_sweep(sweep_dir)
     except LabError as error:
-        st.error(str(error))
+        error_box(st, error)
         return
     st.caption(f"{describe(sweep)}. State: {sweep['state']}.")
     results = results_frame(sweep).rename_axis("row").reset_index()

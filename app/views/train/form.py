@@ -15,6 +15,7 @@ from app.settings import control, control_value
 from app.state import train as train_state
 from app.state.store import STORED
 from app.state.train import FORM, RUN, SWEEP, sweep_field
+from app.widgets import error_box
 from lab.batches import check_batch_size
 from lab.config import SETTINGS, RunConfig
 from lab.data import Dataset
@@ -129,9 +130,9 @@ def settings_form(
             disabled = locked or not setting.applies_to(model)
             control(cell, setting, FORM, shown=shown, disabled=disabled)
         if problem is not None and getattr(problem, "setting", None) == key:
-            cell.error(str(problem), icon=":material/error:")
+            error_box(cell, problem)
     if problem is not None and getattr(problem, "setting", None) not in keys:
-        st.error(str(problem), icon=":material/error:")
+        error_box(st, problem)
     if locked:
         st.caption(f"The settings of `{running.run_name}`, locked while it is active.")
     notes(model)

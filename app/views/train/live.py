@@ -12,6 +12,7 @@ from app.glossary import TERMS
 from app.jobs import ANOTHER_SESSION, STATE_LABELS, format_metric, owner_label
 from app.state import checkpoints, job
 from app.views.train import format_duration
+from app.widgets import error_box
 from lab import jobs, sweep
 from lab.jobs import JobSnapshot, SweepProgress
 
@@ -201,7 +202,7 @@ def render_outcome(snap: JobSnapshot) -> None:
     test_acc = snap.metrics.get("test_acc")
     test = f" Test accuracy of the best checkpoint: {test_acc:.2%}." if test_acc is not None else ""
     if snap.state == jobs.FAILED:
-        st.error(f"Run `{snap.run_name}` failed: {snap.error}", icon=":material/error:")
+        error_box(st, f"Run `{snap.run_name}` failed: {snap.error}")
     elif snap.diverged:
         st.error(
             f"Run `{snap.run_name}` diverged: {snap.reason}.{best} The best checkpoint is kept; "
@@ -244,7 +245,7 @@ def render_sweep_outcome(snap: JobSnapshot) -> None:
         else ""
     )
     if snap.state == jobs.FAILED:
-        st.error(f"Sweep `{name}` failed: {snap.error}", icon=":material/error:")
+        error_box(st, f"Sweep `{name}` failed: {snap.error}")
     elif snap.state == jobs.STOPPED:
         st.info(
             f"{stopped_by(snap)} sweep `{name}` after {progress.done} of {len(progress.runs)} runs."

@@ -10,7 +10,7 @@ from app import cache, charts
 from app.glossary import TERMS
 from app.state import train as train_state
 from app.state.train import FORM
-from app.widgets import progress_bar
+from app.widgets import error_box, progress_bar
 from lab.config import INPUT_SIZES, RESIZE_CHOICES, SETTINGS, RunConfig
 from lab.data import Dataset, make_splits
 from lab.errors import LabError
@@ -36,7 +36,7 @@ def anatomy(model: str, width: float, num_classes: int) -> None:
         model, width if SETTINGS["width"].applies_to(model) else 1.0, size or own, num_classes
     )
     if result.problem:
-        st.error(f"This input cannot work: {result.problem}", icon=":material/error:")
+        error_box(st, f"This input cannot work: {result.problem}")
         return
     c = st.columns(3)
     c[0].metric("Parameters", f"{result.params:,}", help=TERMS["parameters"])
@@ -97,7 +97,7 @@ def lr_finder(
                     on_step=on_step,
                 )
         except LabError as error:
-            st.error(str(error))
+            error_box(st, error)
             return
         train_state.set_lr_finder_result(for_what, result)
     result: LrFinderResult | None = train_state.lr_finder_result(for_what)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from app_helpers import button, chart_axes, open_page, texts, tiny_run_config
+from app_helpers import button, chart_axes, open_page, open_tab, texts, tiny_run_config
 
 from app import nav
 from app.state.checkpoints import TABS, VIEW
@@ -36,16 +36,6 @@ def kept(run_dir) -> Evaluation:
     evaluation = load_evaluation(run_dir, run_dir / runs.BEST)
     assert evaluation is not None
     return evaluation
-
-
-def open_tab(at, label: str):
-    """Open one tab of the Checkpoints page, as a click on it does (``st.tabs`` reads the open
-    tab from its key's session state)."""
-    assert label in TABS
-    at.session_state[VIEW.key("tab")] = label
-    at.run()
-    assert not at.exception, at.exception[0].message
-    return at
 
 
 def metric_value(at, label: str) -> str:
