@@ -7,6 +7,7 @@ classmate's view and of the board (see the ``screenshots`` fixture)."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -107,12 +108,20 @@ def test_a_run_stays_its_students_after_a_reload_and_a_classmate_watches_it_read
         where = line.first.bounding_box()
         assert where["y"] + where["height"] <= WINDOW["height"], where
         row = watcher.locator(f'{MAIN} [data-testid="stHorizontalBlock"]').filter(has_text=RUN)
-        row.locator("button").filter(has_text="Open").first.click()
-        notice = wait_until(
-            lambda: [text for text in alerts(watcher) if "another browser session" in text],
-            PAGE_TIMEOUT_S,
-            "the read-only notice",
-        )
+        opener = row.locator("button").filter(has_text=re.compile(r"Open\s*$"))
+        clicked = [time.monotonic()]
+        opener.first.click()
+
+        def read_only_notice() -> list[str]:
+            found = [text for text in alerts(watcher) if "another browser session" in text]
+            # The list redraws every 1.5 s: a click that landed in a redraw (CI lost one) is
+            # made again, a few seconds on, while the run is still offered to open.
+            if not found and time.monotonic() - clicked[-1] > 5 and opener.count():
+                clicked.append(time.monotonic())
+                opener.first.click()
+            return found
+
+        notice = wait_until(read_only_notice, PAGE_TIMEOUT_S, "the read-only notice")
         assert f"{RUN} was started in another browser session" in notice[0]
         wait_until(
             lambda: charts(watcher, "training loss per batch").count(),
